@@ -1,0 +1,94 @@
+"""``lowdim.estimate`` and ``lowdim.local_id``: the one-call entry points for point clouds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lowdim.errors import LowdimError
+from lowdim.estimators.registry import AUTO, get_estimator
+from lowdim.neighbors import Neighbors
+from lowdim.result import IDResult
+from lowdim.validation import check_choice
+
+__all__ = ["estimate", "local_id"]
+
+
+def estimate(X: Any, method: str = "auto", *, local: bool = False, **params: Any) -> IDResult:
+    """Estimate the intrinsic dimension of a point cloud.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features), torch tensor, or Neighbors
+        The points (a CUDA tensor searches neighbours on the GPU), or a neighbour graph from
+        :func:`lowdim.kneighbors` to reuse across methods.
+    method : str, default="auto"
+        A name from :func:`lowdim.estimators.available`. ``"auto"`` picks the most accurate
+        method on the benchmark manifolds (see ``benchmarks/id_accuracy.py``) and the result
+        names it.
+    local : bool, default=False
+        Also compute the per-point local ID (TwoNN or MLE over k-neighbourhoods) into
+        ``result.local``. The global estimate is unchanged.
+    **params
+        Keyword arguments of the estimator class (e.g. ``n_neighbors=``, ``discard_fraction=``).
+
+    Returns
+    -------
+    IDResult
+
+    Examples
+    --------
+    >>> import numpy as np, lowdim
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 5)) @ rng.normal(size=(5, 50))   # a 5-D plane in 50-D
+    >>> r = lowdim.estimate(X, method="twonn")
+    >>> round(r.dimension), r.method
+    (5, 'twonn')
+    """
+    name = AUTO if str(method).lower() == "auto" else method
+    cls = get_estimator(name)
+    if local:
+        params["local"] = True
+    try:
+        est = cls(**params)
+    except TypeError as exc:
+        raise LowdimError(f"bad parameter for method {name!r}: {exc}") from None
+    res = est.fit(X).result()
+    if str(method).lower() == "auto":
+        from dataclasses import replace
+
+        res = replace(res, notes=(*res.notes, f"method='auto' chose {name!r}"))
+    return res
+
+
+def local_id(X: Any, *, method: str = "twonn", n_neighbors: int = 20, **params: Any) -> np.ndarray:
+    """Per-point (local) intrinsic dimension, one value per input row, vectorised.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or Neighbors
+    method : {"twonn", "mle"}, default="twonn"
+        TwoNN or Levina–Bickel MLE over each point's ``n_neighbors``-neighbourhood.
+    n_neighbors : int, default=20
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Duplicate rows get the value of the copy that was kept.
+
+    Examples
+    --------
+    >>> import numpy as np, lowdim
+    >>> X = np.random.default_rng(0).uniform(size=(3000, 2))
+    >>> float(np.round(np.median(lowdim.local_id(X)), 0))
+    2.0
+    """
+    check_choice("method", method, ("twonn", "mle"))
+    if isinstance(X, Neighbors) and not X.is_full:
+        raise LowdimError("local_id needs neighbours of every point; build Neighbors without queries=")
+    cls = get_estimator(method)
+    est = cls(n_neighbors=n_neighbors, local=True, **params)
+    if hasattr(est, "decimation"):
+        est.decimation = False
+    return est.fit(X).local_dimensions_

@@ -1,0 +1,164 @@
+"""The estimator shape every ID method follows (scikit-learn style)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lowdim.errors import LowdimError
+from lowdim.neighbors import Neighbors, kneighbors
+from lowdim.result import IDResult, ScaleCurve
+from lowdim.validation import as_points, check_choice, check_fraction
+
+__all__ = ["IDEstimator"]
+
+
+class IDEstimator:
+    """Base class of intrinsic-dimension estimators.
+
+    Subclasses set ``name``, store their keyword arguments in ``__init__`` (nothing else), and
+    implement ``_fit_neighbors`` (k-NN methods, ``uses_neighbors = True``) or ``_fit_points``.
+    ``fit`` validates the input, builds or reuses the shared :class:`~lowdim.Neighbors` graph and
+    fills the learned attributes:
+
+    - ``dimension_`` (float), ``ci_`` (low, high)
+    - ``scale_curve_`` (:class:`~lowdim.result.ScaleCurve` or None)
+    - ``local_dimensions_`` (per input row, only when the estimator was built with ``local=True``;
+      the global ``dimension_`` is never overwritten by it)
+    - ``n_samples_``, ``n_duplicates_dropped_``, ``neighbors_backend_``, ``seconds_``
+    """
+
+    name: ClassVar[str] = "base"
+    uses_neighbors: ClassVar[bool] = True
+    supports_local: ClassVar[bool] = False
+
+    # common parameters (subclasses list them in their own __init__ signature)
+    confidence: float = 0.95
+    duplicates: str = "drop"
+    local: bool = False
+    random_state: int | None = 0
+
+    # ------------------------------------------------------------------ public
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, as scikit-learn does."""
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def set_params(self, **params: Any) -> IDEstimator:
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise LowdimError(f"{type(self).__name__} has no parameter {k!r}; valid: {', '.join(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def n_neighbors_needed(self) -> int:
+        """Neighbours per point this estimator reads from the k-NN graph (0 if none)."""
+        return 0
+
+    def fit(self, X: Any, y: Any = None) -> IDEstimator:
+        """Estimate the intrinsic dimension of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or Neighbors
+            Points, or a neighbour graph from :func:`lowdim.kneighbors` to reuse.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        self._check_common()
+        self._check_params()
+        self.local_dimensions_ = None
+        self.scale_curve_ = None
+        self.notes_: list[str] = []
+        if self.uses_neighbors:
+            k = self.n_neighbors_needed()
+            if isinstance(X, Neighbors):
+                nb = X.require(k, type(self).__name__)
+            else:
+                nb = kneighbors(X, k, duplicates=self.duplicates, random_state=self.random_state)
+            if self.local and not nb.is_full:
+                raise LowdimError("local=True needs neighbours of every point; build Neighbors without queries=")
+            self.n_samples_ = nb.n_points
+            self.n_duplicates_dropped_ = nb.n_duplicates_dropped
+            self.neighbors_backend_ = nb.backend
+            if not nb.exact:
+                self.notes_.append(f"approximate neighbours ({nb.backend})")
+            self._fit_neighbors(nb)
+            if self.local:
+                self.local_dimensions_ = nb.to_original(self._local_neighbors(nb))
+        else:
+            A = X.points if isinstance(X, Neighbors) else as_points(X, min_samples=self._min_samples())
+            self.n_samples_ = A.shape[0]
+            self.n_duplicates_dropped_ = X.n_duplicates_dropped if isinstance(X, Neighbors) else 0
+            self.neighbors_backend_ = None
+            if self.local:
+                raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
+            self._fit_points(A)
+        d = float(self.dimension_)
+        if not np.isfinite(d):
+            raise LowdimError(f"{self.name} produced a non-finite dimension ({d}); the data may be degenerate")
+        self.seconds_ = time.perf_counter() - t0
+        return self
+
+    def result(self) -> IDResult:
+        """The fitted estimate as an :class:`~lowdim.IDResult`."""
+        if not hasattr(self, "dimension_"):
+            raise LowdimError(f"{type(self).__name__} is not fitted yet; call fit(X) first")
+        return IDResult(
+            dimension=float(self.dimension_),
+            ci=(float(self.ci_[0]), float(self.ci_[1])),
+            method=self.name,
+            n_samples=int(self.n_samples_),
+            n_duplicates_dropped=int(self.n_duplicates_dropped_),
+            params=self.get_params(),
+            scale_curve=self.scale_curve_,
+            local=self.local_dimensions_,
+            seconds=float(self.seconds_),
+            neighbors=self.neighbors_backend_,
+            notes=tuple(self.notes_),
+        )
+
+    def fit_result(self, X: Any) -> IDResult:
+        """``fit(X).result()``."""
+        return self.fit(X).result()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------- subclasses
+    def _check_params(self) -> None:
+        """Validate estimator-specific parameters (raise LowdimError)."""
+
+    def _min_samples(self) -> int:
+        return 3
+
+    def _fit_neighbors(self, nb: Neighbors) -> None:  # pragma: no cover - abstract
+        raise LowdimError(f"{self.name} does not work from a neighbour graph")
+
+    def _fit_points(self, X: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise LowdimError(f"{self.name} needs a neighbour graph")
+
+    def _local_neighbors(self, nb: Neighbors) -> np.ndarray:  # pragma: no cover - abstract
+        raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
+
+    # ---------------------------------------------------------------- helpers
+    def _check_common(self) -> None:
+        check_fraction("confidence", self.confidence, low=0.0, high=1.0, high_open=True)
+        check_choice("duplicates", self.duplicates, ("drop", "error", "keep"))
+        if self.local and not self.supports_local:
+            raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
+
+    @staticmethod
+    def _curve(scale: Any, dim: Any, lo: Any, hi: Any, label: str) -> ScaleCurve:
+        return ScaleCurve(np.asarray(scale, float), np.asarray(dim, float), np.asarray(lo, float),
+                          np.asarray(hi, float), label)

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, PNG/SVG) and the HTML report. Plotting never recomputes."""
