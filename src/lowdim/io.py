@@ -14,7 +14,7 @@ import numpy as np
 
 from lowdim.errors import LowdimError, require
 
-__all__ = ["load_points", "atomic_path", "write_json", "save_array"]
+__all__ = ["atomic_path", "load_points", "save_array", "write_json"]
 
 SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet", ".safetensors", ".pt", ".pth")
 

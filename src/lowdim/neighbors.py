@@ -23,15 +23,16 @@ import numpy as np
 from lowdim.errors import LowdimError, require
 from lowdim.validation import as_points, check_choice, check_int
 
-__all__ = ["Neighbors", "kneighbors", "knn_search", "find_duplicates"]
+__all__ = ["Neighbors", "find_duplicates", "kneighbors", "knn_search"]
 
 Backend = Literal["auto", "exact", "torch", "faiss"]
 BACKENDS = ("auto", "exact", "torch", "faiss")
 #: Above this many multiply-adds (n_queries · n_reference · n_features) ``backend="auto"`` uses
 #: FAISS HNSW when it is installed (≈ 100,000² × 2,000, a few minutes of exact search on 2 cores).
 AUTO_APPROX_WORK = 2e13
-#: Rows closer than this fraction of the data's spread to another row count as near duplicates.
-NEAR_DUPLICATE_RTOL = 1e-6
+#: Rows closer to another row than this many units of roundoff (eps of the dtype × the row's
+#: norm) count as near duplicates.
+NEAR_DUPLICATE_ULPS = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,7 +170,7 @@ def knn_search(
     kk = k + (exclude is not None)
     if kk > n_ref:
         raise LowdimError(f"k={k} neighbours asked for but the reference set has {n_ref} points")
-    on_cuda = device is not None and str(device).startswith("cuda") or _is_cuda(reference)
+    on_cuda = (device is not None and str(device).startswith("cuda")) or _is_cuda(reference)
     if backend == "auto":
         work = float(queries.shape[0]) * n_ref * reference.shape[1]
         if on_cuda:
@@ -246,7 +247,7 @@ def kneighbors(
     check_choice("backend", backend, BACKENDS)
     k = check_int("n_neighbors", n_neighbors, low=1)
     cuda_input = _is_cuda(X)
-    A = as_points(X, min_samples=k + 1, dtype=None)
+    A = as_points(X, min_samples=k + 1, why=f"n_neighbors={k} plus the point itself")
     if A.dtype != np.float64 and A.dtype != np.float32:
         A = A.astype(np.float64)
     n0 = A.shape[0]
@@ -280,8 +281,8 @@ def kneighbors(
         if len(near):
             if duplicates == "error":
                 raise LowdimError(
-                    f"X (shape {A.shape}) has {len(near)} near-duplicate rows (closer than "
-                    f"{NEAR_DUPLICATE_RTOL:g} × the data's spread, float roundoff level); "
+                    f"X (shape {A.shape}, {A.dtype}) has {len(near)} near-duplicate rows (closer than "
+                    f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); "
                     "deduplicate them or pass duplicates='drop'"
                 )
             keep_mask = np.ones(n, bool)
@@ -360,9 +361,14 @@ def _query_rows(queries: int | np.ndarray | None, n: int, seed: int | None) -> n
 
 
 def _near_duplicates(A: np.ndarray, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray) -> np.ndarray:
-    """Rows whose nearest neighbour lies at float-roundoff distance; the higher row of each pair."""
-    spread = float(np.sqrt(A.var(axis=0, dtype=np.float64).sum()))
-    close = dist[:, 0] <= NEAR_DUPLICATE_RTOL * spread
+    """Rows whose nearest neighbour lies at float-roundoff distance; the higher row of each pair.
+
+    Roundoff level is ``NEAR_DUPLICATE_ULPS · eps(dtype) · ‖x‖``: float32 copies of one vector that
+    differ in their last bits (recomputed embeddings) are caught; genuine neighbours are not.
+    """
+    eps = np.finfo(A.dtype).eps
+    norms = np.sqrt(np.einsum("ij,ij->i", A[q_idx], A[q_idx], dtype=np.float64))
+    close = dist[:, 0] <= NEAR_DUPLICATE_ULPS * eps * norms
     if not close.any():
         return np.empty(0, dtype=np.int64)
     i = q_idx[close]
@@ -394,10 +400,13 @@ def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
     n_ref, n_q = R.shape[0], Q.shape[0]
     margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
     kc = k + margin
-    R32 = np.asarray(R, dtype=np.float32)
-    Q32 = np.asarray(Q, dtype=np.float32)
     if metric == "euclidean":
-        half_sq = 0.5 * np.einsum("ij,ij->i", R, R, dtype=np.float64)
+        # translation invariance: centre on the reference mean so float32 keeps the precision
+        # that an offset (data far from the origin) would otherwise cancel away
+        centre = R.mean(axis=0, dtype=np.float64)
+        R32 = (R - centre).astype(np.float32)
+        Q32 = (Q - centre).astype(np.float32)
+        half_sq = 0.5 * np.einsum("ij,ij->i", R32, R32, dtype=np.float64)
         Ra = np.empty((n_ref, R.shape[1] + 1), np.float32)
         Ra[:, :-1] = R32
         Ra[:, -1] = -half_sq
@@ -405,7 +414,7 @@ def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
         Qa[:, :-1] = Q32
         Qa[:, -1] = 1.0
     else:
-        Ra, Qa = R32, Q32
+        Ra, Qa = np.asarray(R, dtype=np.float32), np.asarray(Q, dtype=np.float32)
     RaT = Ra.T
     b = _block_rows(n_ref, block_size)
     out_v = np.empty((n_q, k), np.float64)
@@ -444,16 +453,22 @@ def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
 
 def _torch_search(R: Any, Q: Any, k: int, metric: str, device: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     torch = require("torch", "torch")
-    dev = torch.device(device) if device else (R.device if hasattr(R, "device") else torch.device("cpu"))
+    dev = torch.device(device) if device else getattr(R, "device", torch.device("cpu"))
+    if isinstance(dev, str):
+        dev = torch.device(dev)
     Rt = torch.as_tensor(R, device=dev)
     Qt = torch.as_tensor(Q, device=dev)
-    R32, Q32 = Rt.float(), Qt.float()
     R64, Q64 = Rt.double(), Qt.double()
+    if metric == "euclidean":  # centre: see _numpy_search
+        centre = R64.mean(0)
+        R32, Q32 = (R64 - centre).float(), (Q64 - centre).float()
+    else:
+        R32, Q32 = Rt.float(), Qt.float()
     n_ref, n_q = Rt.shape[0], Qt.shape[0]
     margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
     kc = k + margin
     if metric == "euclidean":
-        half_sq = 0.5 * (R64 * R64).sum(1)
+        half_sq = 0.5 * (R32.double() ** 2).sum(1)
         Ra = torch.cat([R32, (-half_sq).float()[:, None]], 1)
         Qa = torch.cat([Q32, torch.ones(n_q, 1, device=dev)], 1)
     else:

@@ -9,7 +9,7 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 
-__all__ = ["as_points", "check_choice", "check_int", "check_fraction", "to_numpy"]
+__all__ = ["as_points", "check_choice", "check_fraction", "check_int", "to_numpy"]
 
 
 def to_numpy(X: Any) -> np.ndarray:
@@ -37,6 +37,7 @@ def as_points(
     min_samples: int = 2,
     dtype: Any = None,
     allow_constant: bool = False,
+    why: str = "",
 ) -> np.ndarray:
     """Validate a point cloud and return it as a C-contiguous float array.
 
@@ -52,6 +53,8 @@ def as_points(
         Output dtype. Default keeps float32/float64 and converts everything else to float64.
     allow_constant : bool
         Accept data in which every row is the same.
+    why : str
+        Why ``min_samples`` rows are needed (appended to the error), e.g. ``"n_neighbors=10"``.
 
     Returns
     -------
@@ -107,7 +110,10 @@ def as_points(
             f"column {c} ({A[r, c]}); drop those rows (X[np.isfinite(X).all(axis=1)]) or impute them"
         )
     if n < min_samples:
-        raise LowdimError(f"{name} has {n} samples (shape {A.shape}); at least {min_samples} are needed")
+        raise LowdimError(
+            f"{name} has {n} samples (shape {A.shape}); at least {min_samples} are needed"
+            + (f" ({why})" if why else "") + "; pass more data or lower the parameter"
+        )
     if not allow_constant and n > 1 and np.ptp(A, axis=0).max() == 0:
         raise LowdimError(
             f"{name} (shape {A.shape}) is constant: every row is the same point, so it has no "

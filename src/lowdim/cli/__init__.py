@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-    def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    def show_warning(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/] {message}")
 
     warnings.showwarning = show_warning

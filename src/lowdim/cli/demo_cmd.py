@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder")] = Path("lowdim-demo"),
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these sections (e.g. id_section)")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these sections (e.g. id_section)")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,11 +11,11 @@ import typer
 def id_command(
     path: Annotated[Path, typer.Argument(help="Points: .npy .npz .csv .parquet .safetensors .pt")],
     method: Annotated[str, typer.Option("--method", "-m", help="Estimator name, or 'auto'")] = "auto",
-    k: Annotated[Optional[int], typer.Option("--k", help="Neighbourhood size (local ID, MLE, …)")] = None,
-    key: Annotated[Optional[str], typer.Option("--key", help="Array name inside .npz/.safetensors")] = None,
-    local: Annotated[Optional[Path], typer.Option("--local", help="Save per-point local ID to this .npy")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Neighbourhood size (local ID, MLE, …)")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Array name inside .npz/.safetensors")] = None,
+    local: Annotated[Path | None, typer.Option("--local", help="Save per-point local ID to this .npy")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print IDResult.to_json() only")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Save the scale curve / local-ID histogram (.png/.svg)")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Save the scale curve / local-ID histogram (.png/.svg)")] = None,
     duplicates: Annotated[str, typer.Option("--duplicates", help="drop | error | keep")] = "drop",
     seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress")] = False,

@@ -12,7 +12,7 @@ from lowdim.errors import LowdimError
 from lowdim.io import atomic_path
 from lowdim.result import IDResult
 
-__all__ = ["new_figure", "save_figure", "plot_id_result"]
+__all__ = ["new_figure", "plot_id_result", "save_figure"]
 
 _FORMATS = (".png", ".svg", ".pdf")
 
