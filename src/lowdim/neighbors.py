@@ -274,7 +274,7 @@ def kneighbors(
         device = "cuda"
     q_idx = _query_rows(queries, n, random_state)
     ref_in = _to_device(A, device) if device else A
-    dist, idx, name = knn_search(ref_in, ref_in[q_idx] if device else A[q_idx], k, exclude=q_idx,
+    dist, idx, name = knn_search(ref_in, _rows(ref_in, q_idx, n), k, exclude=q_idx,
                                  backend=backend, device=device, n_jobs=n_jobs, block_size=block_size)
     if duplicates != "keep":
         near = _near_duplicates(A, dist, idx, q_idx)
@@ -305,7 +305,7 @@ def kneighbors(
             q_keep = keep_mask[q_idx]
             q_idx = new_pos[q_idx[q_keep]]
             ref_in = _to_device(A, device) if device else A
-            dist, idx, name = knn_search(ref_in, ref_in[q_idx] if device else A[q_idx], k,
+            dist, idx, name = knn_search(ref_in, _rows(ref_in, q_idx, n), k,
                                          exclude=q_idx, backend=backend, device=device,
                                          n_jobs=n_jobs, block_size=block_size)
     if n_drop and duplicates == "drop":
@@ -323,6 +323,13 @@ def kneighbors(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _rows(A: Any, rows: np.ndarray, n: int) -> Any:
+    """``A[rows]``, but ``A`` itself (no copy) when the rows are all of them in order."""
+    if len(rows) == A.shape[0] == n and np.array_equal(rows, np.arange(n)):
+        return A
+    return A[rows]
 
 
 def _has(mod: str) -> bool:
@@ -390,52 +397,60 @@ def _drop_self(vals: np.ndarray, idx: np.ndarray, self_idx: np.ndarray) -> tuple
 def _block_rows(n_ref: int, block_size: int | None) -> int:
     if block_size is not None:
         return max(1, int(block_size))
-    return int(np.clip(16_000_000 // max(n_ref, 1), 16, 4096))
+    return int(np.clip(8_000_000 // max(n_ref, 1), 16, 4096))
 
 
 def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
                   n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked GEMM top-k. Extra memory: one float32 copy of R (+1 column) and per-block scores."""
     from threadpoolctl import threadpool_limits
 
-    n_ref, n_q = R.shape[0], Q.shape[0]
+    n_ref, n_q, D = R.shape[0], Q.shape[0], R.shape[1]
+    same = Q is R
     margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
     kc = k + margin
+    chunk = 65536
     if metric == "euclidean":
         # translation invariance: centre on the reference mean so float32 keeps the precision
-        # that an offset (data far from the origin) would otherwise cancel away
+        # that an offset (data far from the origin) would otherwise cancel away; the score
+        # q·r − ½‖r‖² comes out of one GEMM against R augmented with a −½‖r‖² column
         centre = R.mean(axis=0, dtype=np.float64)
-        R32 = (R - centre).astype(np.float32)
-        Q32 = (Q - centre).astype(np.float32)
-        half_sq = 0.5 * np.einsum("ij,ij->i", R32, R32, dtype=np.float64)
-        Ra = np.empty((n_ref, R.shape[1] + 1), np.float32)
-        Ra[:, :-1] = R32
-        Ra[:, -1] = -half_sq
-        Qa = np.empty((n_q, R.shape[1] + 1), np.float32)
-        Qa[:, :-1] = Q32
-        Qa[:, -1] = 1.0
+        Ra = np.empty((n_ref, D + 1), np.float32)
+        for s in range(0, n_ref, chunk):
+            Ra[s:s + chunk, :D] = R[s:s + chunk] - centre
+        Ra[:, D] = -0.5 * np.einsum("ij,ij->i", Ra[:, :D], Ra[:, :D], dtype=np.float64)
+        Qc = Ra[:, :D] if same else (Q - centre).astype(np.float32)
     else:
-        Ra, Qa = np.asarray(R, dtype=np.float32), np.asarray(Q, dtype=np.float32)
+        Ra = np.asarray(R, dtype=np.float32)
+        Qc = Ra if same else np.asarray(Q, dtype=np.float32)
     RaT = Ra.T
     b = _block_rows(n_ref, block_size)
     out_v = np.empty((n_q, k), np.float64)
     out_i = np.empty((n_q, k), np.int64)
-    R64 = np.asarray(R, dtype=np.float64)
-    Q64 = np.asarray(Q, dtype=np.float64)
 
     def run(start: int) -> None:
         stop = min(start + b, n_q)
-        S = Qa[start:stop] @ RaT  # largest score = nearest (or largest inner product)
+        if metric == "euclidean":
+            Qa = np.empty((stop - start, D + 1), np.float32)
+            Qa[:, :D] = Qc[start:stop]
+            Qa[:, D] = 1.0
+        else:
+            Qa = Qc[start:stop]
+        S = Qa @ RaT  # largest score = nearest (or largest inner product)
         if kc < n_ref:
             cand = np.argpartition(S, n_ref - kc, axis=1)[:, n_ref - kc:]
         else:
             cand = np.broadcast_to(np.arange(n_ref), S.shape).copy()
-        # exact float64 re-ranking of the few candidates
-        diff = R64[cand] - Q64[start:stop, None, :] if metric == "euclidean" else None
+        del S
+        # exact float64 re-ranking of the few candidates, from the caller's original values
+        Rc = R[cand].astype(np.float64, copy=False)
+        Qb = Q[start:stop].astype(np.float64, copy=False)
         if metric == "euclidean":
+            diff = Rc - Qb[:, None, :]
             v = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             order = np.argsort(v, axis=1, kind="stable")[:, :k]
         else:
-            v = np.einsum("ijk,ik->ij", R64[cand], Q64[start:stop])
+            v = np.einsum("ijk,ik->ij", Rc, Qb)
             order = np.argsort(-v, axis=1, kind="stable")[:, :k]
         out_v[start:stop] = np.take_along_axis(v, order, 1)
         out_i[start:stop] = np.take_along_axis(cand, order, 1)
@@ -446,6 +461,7 @@ def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
         for s in starts:
             run(s)
     else:
+        # one BLAS thread per block worker: GEMM, argpartition and re-ranking all use every core
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(jobs) as pool:
             list(pool.map(run, starts))
     return out_v, out_i

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy.special import gammaincinv
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
@@ -39,8 +39,9 @@ def twonn_from_mu(mu: np.ndarray, *, discard_fraction: float = 0.1, algorithm: s
         d = float((m - 1) / S) if S > 0 else np.inf
     S = logs[:m].sum() + (n - m) * logs[m - 1]
     a = (1 - confidence) / 2
-    lo = stats.chi2.ppf(a, 2 * m) / (2 * S)
-    hi = stats.chi2.ppf(1 - a, 2 * m) / (2 * S)
+    # chi2.ppf(p, 2m) = 2·gammaincinv(m, p): 2 d S ~ χ²(2m)  =>  d ∈ [χ²_a, χ²_{1−a}] / (2S)
+    lo = gammaincinv(m, a) / S
+    hi = gammaincinv(m, 1 - a) / S
     scale = d / (m / S) if algorithm == "linear" and S > 0 else 1.0  # centre the χ² width on the fit
     return d, (float(lo * scale), float(hi * scale))
 
