@@ -91,7 +91,7 @@ def main() -> None:
         peer_worker(a.peer_worker, a.n)
         return
     import lowdim
-    import lowdim.api  # noqa: F401  (import cost is not part of the timings)
+    import lowdim.api
 
     skip = set(a.skip.split(",")) if a.skip else set()
     print(f"# lowdim {lowdim.__version__}, numpy {np.__version__}")

@@ -24,7 +24,7 @@ def main() -> None:
     import torch
 
     import lowdim
-    import lowdim.api  # noqa: F401
+    import lowdim.api
 
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device")
