@@ -135,3 +135,27 @@ def test_torch_backend_matches_numpy(rng):
     assert b.backend == "exact-torch-cpu"
     assert (a.indices == b.indices).all()
     np.testing.assert_allclose(a.distances, b.distances, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "noise"), [(5000, 1e-3), (21000, 1e-2)])
+def test_pca_bounded_pruning_is_exact(n, noise):
+    # low-rank + noise data take the pruned path (k-d tree above 20k points); it must stay exact
+    from lowdim.neighbors import _gemm_topk, _pruned_search
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(n, 6)) @ rng.normal(size=(6, 64)) + noise * rng.normal(size=(n, 64))).astype(np.float32)
+    pruned = _pruned_search(X, X, 4, None, None)
+    assert pruned is not None
+    full = _gemm_topk(X, X, 4, "euclidean", None, None)
+    np.testing.assert_array_equal(pruned[1], full[1])
+    np.testing.assert_allclose(pruned[0], full[0], rtol=1e-12)
+    q = rng.choice(n, 300, replace=False)
+    sub = _pruned_search(X, X[q], 4, None, None)
+    np.testing.assert_array_equal(sub[1], full[1][q])
+
+
+def test_pruning_declines_flat_spectrum(rng):
+    from lowdim.neighbors import _pruned_search
+
+    X = rng.normal(size=(5000, 40))
+    assert _pruned_search(X, X, 3, None, None) is None

@@ -402,9 +402,92 @@ def _block_rows(n_ref: int, block_size: int | None) -> int:
 
 def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
                   n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Blocked GEMM top-k. Extra memory: one float32 copy of R (+1 column) and per-block scores."""
-    from threadpoolctl import threadpool_limits
+    """Exact top-k on the CPU: PCA-bounded pruning where the data allow it, else blocked GEMM."""
+    if metric == "euclidean" and R.shape[1] >= 32 and R.shape[0] >= 4000 and k < R.shape[0] // 4:
+        res = _pruned_search(R, Q, k, n_jobs, block_size)
+        if res is not None:
+            return res
+    return _gemm_topk(R, Q, k, metric, n_jobs, block_size)
 
+
+def _pruned_search(R: np.ndarray, Q: np.ndarray, k: int, n_jobs: int | None,
+                   block_size: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact k-NN through a lower bound in a few principal components.
+
+    With ``z = Pᵀ(x − c)`` the top-m PCA coordinates and ``e = ‖(x − c) − P z‖`` the residual norm,
+    ``‖x − y‖² = ‖z_x − z_y‖² + ‖e_x − e_y‖² ≥ ‖z_x − z_y‖² + (|e_x| − |e_y|)²``: the Euclidean
+    distance between the augmented points ``[z, |e|]`` (m + 1 numbers) is a lower bound of the true
+    distance. We take the ``kc`` nearest in the bound (k-d tree or GEMM: the bound space has
+    m + 1 ≤ 65 dimensions and holds ≥ 99.8 % of the variance), re-rank them exactly, and accept a query when
+    its exact k-th distance is at most the bound of its (kc+1)-th candidate: no point outside the
+    candidates can then be nearer. Rejected queries go through the full GEMM search. Returns None
+    when a trial on a sample says the bound would reject too many queries (spectrum too flat).
+    """
+    n, D = R.shape
+    centre = R.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((D, D))
+    for s in range(0, n, 32768):
+        blk = (R[s:s + 32768] - centre).astype(np.float32)
+        cov += (blk.T @ blk).astype(np.float64)
+    evals, evecs = np.linalg.eigh(cov)
+    evals, evecs = evals[::-1].clip(min=0), evecs[:, ::-1]
+    tail = np.cumsum(evals[::-1])[::-1] / max(evals.sum(), 1e-300)  # tail[m] = residual fraction
+    m = next((m for m in (4, 8, 16, 32, 64) if m <= D // 4 and tail[m] <= 2e-3), None)
+    if m is None:
+        return None
+    P = np.ascontiguousarray(evecs[:, :m])
+
+    def augment(X: np.ndarray) -> np.ndarray:
+        out = np.empty((len(X), m + 1))
+        for s in range(0, len(X), 32768):
+            xc = X[s:s + 32768] - centre
+            z = xc @ P
+            out[s:s + 32768, :m] = z
+            out[s:s + 32768, m] = np.sqrt(np.maximum(np.einsum("ij,ij->i", xc, xc) - np.einsum("ij,ij->i", z, z), 0))
+        return out
+
+    from scipy.spatial import cKDTree
+
+    Ra = augment(R)
+    Qa = Ra if Q is R else augment(Q)
+    # exact search in the (m+1)-dim bound space: a k-d tree for large n, blocked GEMM otherwise
+    tree = cKDTree(Ra) if n >= 20_000 else None
+    kc = k + max(8, k)
+    jobs = n_jobs or os.cpu_count() or 1
+
+    def search(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if tree is not None:
+            lb, cand = tree.query(Qa[rows], kc + 1, workers=jobs)
+        else:
+            lb, cand = _gemm_topk(Ra, Qa[rows], kc + 1, "euclidean", n_jobs, block_size)
+        dk = np.empty((len(rows), k))
+        ik = np.empty((len(rows), k), np.int64)
+
+        def rerank(s: int) -> None:  # exact float64 distances to the candidates, in blocks
+            c = cand[s:s + 1024, :kc]
+            diff = R[c].astype(np.float64, copy=False) - Q[rows[s:s + 1024]].astype(np.float64, copy=False)[:, None, :]
+            d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            order = np.argsort(d, axis=1, kind="stable")[:, :k]
+            dk[s:s + 1024] = np.take_along_axis(d, order, 1)
+            ik[s:s + 1024] = np.take_along_axis(c, order, 1)
+
+        _parallel(rerank, range(0, len(rows), 1024), n_jobs)
+        return dk, ik, dk[:, -1] <= lb[:, kc]
+
+    rng = np.random.default_rng(0)
+    trial = rng.choice(len(Q), size=min(256, len(Q)), replace=False)
+    if search(trial)[2].mean() < 0.8:
+        return None
+    dist, idx, ok = search(np.arange(len(Q)))
+    bad = np.flatnonzero(~ok)
+    if len(bad):
+        dist[bad], idx[bad] = _gemm_topk(R, Q[bad], k, "euclidean", n_jobs, block_size)
+    return dist, idx
+
+
+def _gemm_topk(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
+               n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked GEMM top-k. Extra memory: one float32 copy of R (+1 column) and per-block scores."""
     n_ref, n_q, D = R.shape[0], Q.shape[0], R.shape[1]
     same = Q is R
     margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
@@ -455,16 +538,22 @@ def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
         out_v[start:stop] = np.take_along_axis(v, order, 1)
         out_i[start:stop] = np.take_along_axis(cand, order, 1)
 
-    starts = range(0, n_q, b)
+    _parallel(run, range(0, n_q, b), n_jobs)
+    return out_v, out_i
+
+
+def _parallel(fn: Any, starts: range, n_jobs: int | None) -> None:
+    """Run ``fn(start)`` for every block, one BLAS thread per worker, on all cores."""
+    from threadpoolctl import threadpool_limits
+
     jobs = n_jobs or os.cpu_count() or 1
     if jobs == 1 or len(starts) == 1:
         for s in starts:
-            run(s)
-    else:
-        # one BLAS thread per block worker: GEMM, argpartition and re-ranking all use every core
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(run, starts))
-    return out_v, out_i
+            fn(s)
+        return
+    # one BLAS thread per block worker: GEMM, argpartition and re-ranking all use every core
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(fn, starts))
 
 
 def _torch_search(R: Any, Q: Any, k: int, metric: str, device: str | None) -> tuple[np.ndarray, np.ndarray, str]:
