@@ -15,7 +15,8 @@ from lowdim.validation import check_choice
 __all__ = ["estimate", "local_id"]
 
 
-def estimate(X: Any, method: str = "auto", *, local: bool = False, **params: Any) -> IDResult:
+def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any = None,
+             **params: Any) -> IDResult:
     """Estimate the intrinsic dimension of a point cloud.
 
     Parameters
@@ -30,6 +31,9 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, **params: Any
     local : bool, default=False
         Also compute the per-point local ID (TwoNN or MLE over k-neighbourhoods) into
         ``result.local``. The global estimate is unchanged.
+    client : distributed.Client, optional
+        Run the k-NN on a Dask cluster (see :func:`lowdim.scale.estimate_distributed`); also used
+        when X is a dask array, a zarr array, a ``.zarr`` path or a folder of ``.npy`` shards.
     **params
         Keyword arguments of the estimator class (e.g. ``n_neighbors=``, ``discard_fraction=``).
 
@@ -46,6 +50,10 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, **params: Any
     >>> round(r.dimension), r.method
     (5, 'twonn')
     """
+    if client is not None or _distributed(X):
+        from lowdim.scale.estimate import estimate_distributed
+
+        return estimate_distributed(X, client=client, method=method, local=local, **params)
     name = AUTO if str(method).lower() == "auto" else method
     cls = get_estimator(name)
     if local:
@@ -62,7 +70,8 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, **params: Any
     return res
 
 
-def local_id(X: Any, *, method: str = "twonn", n_neighbors: int = 20, **params: Any) -> np.ndarray:
+def local_id(X: Any, *, method: str = "twonn", n_neighbors: int = 20, client: Any = None,
+             **params: Any) -> np.ndarray:
     """Per-point (local) intrinsic dimension, one value per input row, vectorised.
 
     Parameters
@@ -84,6 +93,10 @@ def local_id(X: Any, *, method: str = "twonn", n_neighbors: int = 20, **params: 
     >>> float(np.round(np.median(lowdim.local_id(X)), 0))
     2.0
     """
+    if client is not None or _distributed(X):
+        from lowdim.scale.estimate import local_id_distributed
+
+        return local_id_distributed(X, client=client, method=method, n_neighbors=n_neighbors, **params)
     check_choice("method", method, ("twonn", "mle"))
     if isinstance(X, Neighbors) and not X.is_full:
         raise LowdimError("local_id needs neighbours of every point; build Neighbors without queries=")
@@ -92,3 +105,10 @@ def local_id(X: Any, *, method: str = "twonn", n_neighbors: int = 20, **params: 
     if hasattr(est, "decimation"):
         est.decimation = False
     return est.fit(X).local_dimensions_
+
+
+def _distributed(X: Any) -> bool:
+    """Sharded input (dask/zarr array, .zarr path, folder of .npy shards): see lowdim.scale."""
+    from lowdim.scale.shards import is_distributed_input
+
+    return is_distributed_input(X)
