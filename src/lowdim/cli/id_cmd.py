@@ -9,7 +9,7 @@ import typer
 
 
 def id_command(
-    path: Annotated[Path, typer.Argument(help="Points: .npy .npz .csv .parquet .safetensors .pt")],
+    path: Annotated[Path, typer.Argument(help="Points: .npy .npz .csv .parquet .safetensors .pt, or a folder of .npy shards / .zarr")],
     method: Annotated[str, typer.Option("--method", "-m", help="Estimator name, or 'auto'")] = "auto",
     k: Annotated[int | None, typer.Option("--k", help="Neighbourhood size (local ID, MLE, …)")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Array name inside .npz/.safetensors")] = None,
@@ -19,17 +19,29 @@ def id_command(
     duplicates: Annotated[str, typer.Option("--duplicates", help="drop | error | keep")] = "drop",
     seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address: k-NN on that cluster")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Dask local cluster with N worker processes")] = None,
 ) -> None:
     """Estimate the intrinsic dimension of the points in PATH."""
     from lowdim.api import estimate
     from lowdim.cli._common import out, print_json
     from lowdim.io import load_points, save_array
 
-    X = load_points(path, key=key)
     params: dict = {"duplicates": duplicates, "random_state": seed}
     if k is not None:
         params["n_neighbors"] = k
-    res = estimate(X, method=method, local=local is not None, **params)
+    from lowdim.scale.shards import is_distributed_input
+
+    if scheduler is not None or workers is not None or is_distributed_input(path):
+        # PATH may also be a folder of .npy shards or a .zarr array (see docs/scaling.md)
+        from lowdim.scale.client import connect
+
+        with connect(scheduler=scheduler, workers=workers) as client:
+            X = path if is_distributed_input(path) else load_points(path, key=key)
+            res = estimate(X, method=method, local=local is not None, client=client, **params)
+    else:
+        X = load_points(path, key=key)
+        res = estimate(X, method=method, local=local is not None, **params)
     if local is not None:
         save_array(local, res.local)
     if plot is not None:
