@@ -28,6 +28,8 @@ _LAZY = {
     "Neighbors": "lowdim.neighbors",
     "IDResult": "lowdim.result",
     "load_points": "lowdim.io",
+    "SubspaceModel": "lowdim.subspace",
+    "find_d90": "lowdim.subspace",
 }
 
 __all__ = ["LowdimError", "__version__", *_LAZY]

@@ -1,0 +1,416 @@
+"""``find_d90``: the smallest subspace dimension that reaches 90 % of full training.
+
+Li et al. (2018), "Measuring the Intrinsic Dimension of Objective Landscapes" (ICLR) define
+d_int90 as the smallest d at which training in a random d-dimensional subspace reaches 90 % of
+the full-training baseline; Aghajanyan et al. (2021) use the same rule for fine-tuning.
+This module automates the search:
+
+1. the baseline (full training) is measured over the seeds, unless given;
+2. d is swept upwards on a log grid (``d_min · grid_factor^k``) until the mean metric over the
+   seeds reaches the threshold;
+3. the bracket (last failing, first passing grid point) is bisected geometrically until it is
+   narrower than ``rel_tol`` (or ``max_bisect`` steps);
+4. d90 is the smallest tested d whose mean passes; its interval ``ci`` runs from one above the
+   largest tested d below d90 whose confidence interval lies entirely under the threshold, to
+   the smallest tested d ≥ d90 whose interval lies entirely above it (``None`` if none does).
+
+Threshold rules: ``"relative"`` (default) — mean ≥ threshold × measured baseline mean;
+``"absolute"`` — mean ≥ threshold (a metric level, e.g. accuracy 0.9). The results file (JSON
+lines, see :mod:`lowdim.subspace.records`) gets every finished run as it finishes, and a rerun
+with ``resume=True`` skips the runs already there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from lowdim.errors import LowdimError
+from lowdim.subspace.projections import DEFAULT_MAX_DENSE_BYTES, PROJECTIONS
+from lowdim.subspace.tasks import TASKS, Task
+from lowdim.validation import check_choice, check_fraction, check_int
+
+__all__ = ["D90Result", "find_d90", "run_one"]
+
+THRESHOLD_RULES = ("relative", "absolute")
+
+
+# ------------------------------------------------------------------------------ one training run
+@lru_cache(maxsize=4)
+def _builtin_task(name: str, options: tuple) -> Task:
+    from lowdim.subspace.tasks import get_task
+
+    return get_task(name, **dict(options))
+
+
+def resolve_task(task: Any, options: dict | None = None) -> Task:
+    """A :class:`Task` from a built-in name (+ options) or a Task instance."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, str):
+        check_choice("task", task, TASKS)
+        return _builtin_task(task, tuple(sorted((options or {}).items())))
+    raise LowdimError(f"task must be a built-in task name ({', '.join(sorted(TASKS))}) or a "
+                      f"lowdim.subspace.tasks.Task, got {type(task).__name__}")
+
+
+def run_one(spec: dict) -> dict:
+    """Train one model (baseline or subspace) described by ``spec`` and return its record.
+
+    Module-level and picklable, so that a runner can ship it to Dask workers. ``spec`` keys:
+    ``kind`` ("baseline" | "subspace"), ``d``, ``seed``, ``task`` (name or Task),
+    ``task_options``, ``init_seed``, ``projection``, ``said``, ``lrs``, ``max_dense_bytes``.
+    Every learning rate in ``lrs`` is tried; the one with the best validation metric is kept.
+    """
+    import torch
+
+    from lowdim.subspace.model import SubspaceModel
+
+    task = resolve_task(spec["task"], spec.get("task_options"))
+    t0 = time.perf_counter()
+    tried = []
+    best: dict | None = None
+    for lr in spec["lrs"]:
+        torch.manual_seed(int(spec["seed"]))
+        model = task.model_fn(int(spec["init_seed"]))
+        if spec["kind"] == "subspace":
+            model = SubspaceModel(model, int(spec["d"]), projection=spec["projection"], said=spec["said"],
+                                  seed=int(spec["seed"]),
+                                  max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)))
+        info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
+        metric = float(task.evaluate_fn(model))
+        val = float(info.get("val", metric))
+        entry = {"lr": float(lr), "val": val, "metric": metric,
+                 **{k: v for k, v in info.items() if k != "val" and isinstance(v, (int, float))}}
+        tried.append(entry)
+        if best is None or val > best["val"]:
+            best = entry
+    assert best is not None
+    return {"kind": spec["kind"], "d": spec.get("d"), "seed": int(spec["seed"]), "metric": best["metric"],
+            "val": best["val"], "lr": best["lr"], "tried": tried,
+            "seconds": round(time.perf_counter() - t0, 4)}
+
+
+# ----------------------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class D90Result:
+    """Outcome of :func:`find_d90`.
+
+    Attributes
+    ----------
+    d90 : int or None
+        Smallest tested d whose mean metric reaches the threshold (None: not reached by ``d_max``).
+    ci : (int or None, int or None)
+        Interval of d90 (see the module docstring).
+    baseline, baseline_ci : float, (float, float)
+        Full-training metric (mean over seeds) and its confidence interval.
+    threshold, threshold_rule, threshold_value : float, str, float
+        The rule and the metric level a d must reach.
+    per_d : list of dict
+        ``{"d", "mean", "ci_low", "ci_high", "n", "passes"}`` for every tested d, ascending.
+    runs : list of dict
+        Every run record (baseline and subspace).
+    n_params : int
+        D, trainable parameters of the model.
+    config : dict
+    """
+
+    d90: int | None
+    ci: tuple
+    baseline: float
+    baseline_ci: tuple
+    threshold: float
+    threshold_rule: str
+    threshold_value: float
+    per_d: list
+    runs: list
+    n_params: int
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """D / d90."""
+        return self.n_params / self.d90 if self.d90 else None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["ci"] = list(self.ci)
+        out["baseline_ci"] = list(self.baseline_ci)
+        out["compression_ratio"] = self.compression_ratio
+        return out
+
+    def to_json(self) -> dict:
+        """The ``lowdim d90 --json`` document."""
+        return {"d90": self.d90, "ci": list(self.ci), "baseline": self.baseline,
+                "baseline_ci": list(self.baseline_ci), "threshold": self.threshold,
+                "threshold_rule": self.threshold_rule, "threshold_value": self.threshold_value,
+                "n_params": self.n_params, "compression_ratio": self.compression_ratio,
+                "per_d": self.per_d, "runs": self.runs, "config": self.config, "seconds": self.seconds}
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval (NaN bounds for fewer than 2 values)."""
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, math.nan, math.nan
+    from scipy import stats
+
+    h = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m, m - h, m + h
+
+
+# ----------------------------------------------------------------------------------- the search
+def find_d90(
+    task: str | Task = "digits_mlp",
+    *,
+    task_options: dict | None = None,
+    model_fn: Callable | None = None,
+    train_fn: Callable | None = None,
+    evaluate_fn: Callable | None = None,
+    projection: str = "fastfood",
+    said: bool = False,
+    seeds: int | Sequence[int] = 3,
+    threshold: float = 0.9,
+    threshold_rule: str = "relative",
+    baseline: float | None = None,
+    d_min: int | None = None,
+    d_max: int | None = None,
+    grid_factor: float = 2.0,
+    rel_tol: float = 0.1,
+    max_bisect: int = 6,
+    lrs: Sequence[float] | None = None,
+    baseline_lrs: Sequence[float] | None = None,
+    init_seed: int = 0,
+    confidence: float = 0.95,
+    max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+    results: str | None = None,
+    resume: bool = False,
+    runner: Any = None,
+    client: Any = None,
+    progress: Callable[[dict], None] | None = None,
+) -> D90Result:
+    """Search the smallest d whose subspace training reaches the threshold (d90).
+
+    Parameters
+    ----------
+    task : str or Task, default="digits_mlp"
+        A built-in task (see :data:`lowdim.subspace.tasks.TASKS`) or a
+        :class:`~lowdim.subspace.tasks.Task`. Alternatively pass ``model_fn``, ``train_fn`` and
+        ``evaluate_fn`` (see :mod:`lowdim.subspace.tasks.base`); ``task`` then names them.
+    task_options : dict, optional
+        Options of a built-in task (``device``, ``epochs``, ``data_dir`` …).
+    projection : {"fastfood", "dense", "sparse"}
+    said : bool
+        Structure-aware intrinsic dimension (Aghajanyan et al. 2021).
+    seeds : int or sequence of int, default=3
+        Projection (and data-order) seeds run at every d; an int n means ``range(n)``.
+    threshold : float in (0, 1], default=0.9
+    threshold_rule : {"relative", "absolute"}
+        ``relative``: mean ≥ threshold × baseline; ``absolute``: mean ≥ threshold.
+    baseline : float, optional
+        Known full-training metric; measured (over the seeds) when omitted and the rule is relative.
+    d_min, d_max : int, optional
+        Grid range; default 10 (SAID: number of tensors + 10) up to D.
+    grid_factor : float, default=2
+        Ratio of successive grid points.
+    rel_tol : float, default=0.1
+        Bisection stops when (hi − lo) ≤ rel_tol · hi.
+    max_bisect : int, default=6
+    lrs, baseline_lrs : sequence of float, optional
+        Learning rates tried per run (best validation metric kept); default the task's.
+    init_seed : int
+        Seed of θ₀ (the model's initialisation) — fixed across all runs.
+    confidence : float, default=0.95
+        Level of the per-d Student-t intervals.
+    results : path, optional
+        JSON-lines results file; every finished run is appended atomically.
+    resume : bool
+        Continue ``results``: finished (kind, d, seed) runs are skipped. A file written with
+        another configuration is refused.
+    runner : object, optional
+        Anything with ``map_unordered(fn, specs)``; default :class:`SerialRunner`.
+    client : distributed.Client, optional
+        Run on Dask (``dask`` extra) through ``lowdim.scale.DaskRunner(client)``.
+    progress : callable, optional
+        Called with ``{"stage", "done", "total", "record"}`` after every run.
+
+    Returns
+    -------
+    D90Result
+
+    Examples
+    --------
+    >>> r = find_d90("digits_mlp", seeds=1, d_min=64, d_max=128, max_bisect=0)  # doctest: +SKIP
+    >>> r.d90, r.threshold_rule                                                # doctest: +SKIP
+    (128, 'relative')
+    """
+    t_start = time.perf_counter()
+    if model_fn is not None or train_fn is not None or evaluate_fn is not None:
+        if not (model_fn and train_fn and evaluate_fn):
+            raise LowdimError("pass all three of model_fn, train_fn and evaluate_fn (or a built-in task name)")
+        task = Task(name=task if isinstance(task, str) else "custom", model_fn=model_fn, train_fn=train_fn,
+                    evaluate_fn=evaluate_fn, lrs=tuple(lrs or (1e-2,)), baseline_lrs=tuple(baseline_lrs or (1e-3,)))
+    check_choice("projection", projection, PROJECTIONS)
+    check_choice("threshold_rule", threshold_rule, THRESHOLD_RULES)
+    threshold = check_fraction("threshold", threshold)
+    check_fraction("confidence", confidence, high_open=True)
+    check_fraction("rel_tol", rel_tol, high=1.0)
+    max_bisect = check_int("max_bisect", max_bisect, low=0)
+    seed_list = list(range(check_int("seeds", seeds, low=1))) if isinstance(seeds, (int, np.integer)) \
+        else [check_int("seed", s, low=0) for s in seeds]
+    if not seed_list or len(set(seed_list)) != len(seed_list):
+        raise LowdimError(f"seeds must be a positive count or distinct non-negative ints, got {seeds!r}")
+    if not (isinstance(grid_factor, (int, float)) and grid_factor > 1):
+        raise LowdimError(f"grid_factor={grid_factor!r} must be a number > 1")
+    task_obj = resolve_task(task, task_options)
+    lrs = tuple(float(x) for x in (lrs or task_obj.lrs))
+    baseline_lrs = tuple(float(x) for x in (baseline_lrs or task_obj.baseline_lrs))
+    if not lrs or not baseline_lrs or min(lrs + baseline_lrs) <= 0:
+        raise LowdimError(f"learning rates must be positive numbers, got lrs={lrs}, baseline_lrs={baseline_lrs}")
+
+    from lowdim.subspace.model import trainable_parameters
+
+    params = trainable_parameters(task_obj.model_fn(init_seed))
+    D, n_tensors = sum(p.numel() for _, p in params), len(params)
+    low = n_tensors + 1 if said else 1
+    d_min = check_int("d_min", d_min if d_min is not None else low - 1 + 10, low=low, high=D,
+                      fix=f"the model has D={D} trainable parameters" + (f" in {n_tensors} tensors (SAID needs d > {n_tensors})" if said else ""))
+    d_max = check_int("d_max", d_max if d_max is not None else D, low=d_min, high=D,
+                      fix=f"the model has D={D} trainable parameters")
+    if baseline is not None:
+        baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=math.inf)
+
+    config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
+              "task_info": task_obj.info, "projection": projection, "said": bool(said), "seeds": seed_list,
+              "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline,
+              "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
+              "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
+              "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes)}
+    store = None
+    if results is not None:
+        from lowdim.subspace.records import ResultsFile
+
+        store = ResultsFile(results, config, resume=resume)
+    if runner is None and client is not None:
+        from lowdim.scale.dask_runner import DaskRunner
+
+        runner = DaskRunner(client)
+    if runner is None:
+        from lowdim.subspace.runner import SerialRunner
+
+        runner = SerialRunner()
+    if not hasattr(runner, "map_unordered"):
+        raise LowdimError(f"runner must have a map_unordered(fn, specs) method, got {type(runner).__name__}")
+    parallel = bool(getattr(runner, "parallel", True))
+
+    task_ref: Any = task if isinstance(task, str) else task_obj
+    base_spec = {"task": task_ref, "task_options": dict(task_options or {}), "init_seed": int(init_seed),
+                 "projection": projection, "said": bool(said), "max_dense_bytes": int(max_dense_bytes)}
+    records: dict[tuple, dict] = {}
+    if store is not None:
+        from lowdim.subspace.records import run_key
+
+        for r in store.runs:
+            records[run_key(r)] = r
+    grid = _log_grid(d_min, d_max, grid_factor)
+    state = {"done": 0, "total": (len(seed_list) if baseline is None else 0) + len(grid) * len(seed_list)}
+
+    counted: set = set()
+
+    def execute(stage: str, kind: str, ds: Sequence[Any]) -> None:
+        specs = []
+        for d in ds:
+            for s in seed_list:
+                if (kind, d, s) not in records:
+                    specs.append({**base_spec, "kind": kind, "d": d, "seed": s,
+                                  "lrs": list(baseline_lrs if kind == "baseline" else lrs)})
+                elif (kind, d, s) not in counted:  # finished earlier (resumed file)
+                    counted.add((kind, d, s))
+                    state["done"] += 1
+        for _spec, rec in runner.map_unordered(run_one, specs):
+            if store is not None:
+                store.append(rec)
+            key = (rec["kind"], rec["d"], rec["seed"])
+            records[key] = rec
+            counted.add(key)
+            state["done"] += 1
+            if progress is not None:
+                progress({"stage": stage, "done": state["done"], "total": state["total"], "record": rec})
+
+    def stats(d: int) -> dict:
+        vals = [records[("subspace", d, s)]["metric"] for s in seed_list]
+        m, lo, hi = mean_ci(vals, confidence)
+        return {"d": d, "mean": m, "ci_low": lo, "ci_high": hi, "n": len(vals), "passes": m >= thr}
+
+    # 1. baseline
+    if baseline is None:
+        execute("baseline", "baseline", [None])
+        b_mean, b_lo, b_hi = mean_ci([records[("baseline", None, s)]["metric"] for s in seed_list], confidence)
+    else:
+        b_mean, b_lo, b_hi = float(baseline), math.nan, math.nan
+    thr = threshold * b_mean if threshold_rule == "relative" else threshold
+
+    # 2. log grid, upwards until the mean passes
+    tested: dict[int, dict] = {}
+    lo_fail, hi_pass = low - 1, None
+    if parallel:
+        execute("grid", "subspace", grid)
+    for d in grid:
+        execute("grid", "subspace", [d])
+        tested[d] = stats(d)
+        if tested[d]["passes"]:
+            hi_pass = d
+            break
+        lo_fail = d
+    # 3. bisection between the last failing and the first passing d
+    steps = 0
+    if hi_pass is not None:
+        state["total"] = state["done"] + max_bisect * len(seed_list)
+        while steps < max_bisect and hi_pass - lo_fail > max(1.0, rel_tol * hi_pass):
+            mid = round(math.sqrt(max(lo_fail, 1) * hi_pass)) if lo_fail >= 1 else (low + hi_pass) // 2
+            mid = min(max(mid, lo_fail + 1), hi_pass - 1)
+            execute("bisect", "subspace", [mid])
+            tested[mid] = stats(mid)
+            if tested[mid]["passes"]:
+                hi_pass = mid
+            else:
+                lo_fail = mid
+            steps += 1
+    for d in grid:  # runs done in parallel beyond the first passing grid point
+        if d not in tested and all(("subspace", d, s) in records for s in seed_list):
+            tested[d] = stats(d)
+    per_d = [tested[d] for d in sorted(tested)]
+    ci = _d90_interval(per_d, hi_pass, thr, low, lo_fail, len(seed_list))
+    runs = sorted(records.values(), key=lambda r: (r["kind"] != "baseline", r["d"] or 0, r["seed"]))
+    return D90Result(d90=hi_pass, ci=ci, baseline=b_mean, baseline_ci=(b_lo, b_hi), threshold=threshold,
+                     threshold_rule=threshold_rule, threshold_value=thr, per_d=per_d, runs=runs,
+                     n_params=D, config=config, seconds=round(time.perf_counter() - t_start, 3))
+
+
+def _log_grid(d_min: int, d_max: int, factor: float) -> list[int]:
+    grid, d = [], float(d_min)
+    while round(d) < d_max:
+        if not grid or round(d) > grid[-1]:
+            grid.append(round(d))
+        d *= factor
+    grid.append(d_max)
+    return grid
+
+
+def _d90_interval(per_d: list[dict], d90: int | None, thr: float, low: int, lo_fail: int,
+                  n_seeds: int) -> tuple:
+    if d90 is None:
+        return (None, None)
+    if n_seeds < 2:  # no spread to judge: the bracket's resolution only
+        return (max(lo_fail + 1, low), d90)
+    below = [r["d"] for r in per_d if r["d"] < d90 and r["ci_high"] < thr]
+    above = [r["d"] for r in per_d if r["d"] >= d90 and r["ci_low"] >= thr]
+    return (max(below) + 1 if below else low, min(above) if above else None)

@@ -1,0 +1,39 @@
+"""Built-in tasks for :func:`lowdim.subspace.find_d90`, all offline.
+
+``get_task(name, **options)`` builds one; :data:`TASKS` lists them. Options common to all:
+``device`` ("cpu"/"cuda"), ``epochs``, ``batch_size``, ``patience``; the MNIST tasks take
+``data_dir`` (or ``$LOWDIM_MNIST_DIR``), the MiniLM task ``pretrained`` and ``n_pairs``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lowdim.subspace.tasks.base import ClassificationData, Task, accuracy, fit_classifier
+from lowdim.validation import check_choice
+
+__all__ = ["TASKS", "ClassificationData", "Task", "accuracy", "fit_classifier", "get_task"]
+
+#: task name -> "module:function" building it
+TASKS: dict[str, str] = {
+    "digits_mlp": "lowdim.subspace.tasks.vision:digits_mlp",
+    "mnist1d_mlp": "lowdim.subspace.tasks.vision:mnist1d_mlp",
+    "mnist1d_cnn": "lowdim.subspace.tasks.vision:mnist1d_cnn",
+    "mnist_fc": "lowdim.subspace.tasks.vision:mnist_fc",
+    "mnist_lenet": "lowdim.subspace.tasks.vision:mnist_lenet",
+    "minilm_scifact": "lowdim.subspace.tasks.minilm:minilm_scifact",
+}
+
+
+def get_task(name: str, **options: Any) -> Task:
+    """Build a built-in task by name.
+
+    Examples
+    --------
+    >>> get_task("digits_mlp").model_fn(0)[1].in_features
+    64
+    """
+    check_choice("task", name, TASKS)
+    mod, fn = TASKS[name].split(":")
+    return getattr(importlib.import_module(mod), fn)(**options)
