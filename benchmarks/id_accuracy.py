@@ -1,0 +1,141 @@
+"""Accuracy of lowdim's ID estimators on the 24 benchmark manifolds, next to scikit-dimension.
+
+For each manifold of :mod:`lowdim.datasets.benchmark` (N points, seeded) the table shows the true
+ID, the ambient dimension, lowdim's ``method="auto"`` estimate, lowdim's other registered
+estimators (twonn, and mle / gride when registered), the seconds of the auto estimate, and — when
+scikit-dimension is importable (``/work/benchvenv/bin/python`` or ``pip install "lowdim[bench]"``) —
+skdim's TwoNN and MLE on the same points (DANCo with ``--with-danco``; slow). Footer rows: MPE
+(mean of 100·|est − true|/true) over all 24, MPE on the manifolds with ID > 10, MPE ratio to skdim
+TwoNN (< 1: better), mean seconds.
+
+Run::
+
+    /work/benchvenv/bin/python benchmarks/id_accuracy.py            # with skdim peers
+    python benchmarks/id_accuracy.py                                # peers print "n/a"
+    /work/benchvenv/bin/python benchmarks/id_accuracy.py --data skdim   # skdim's own generator
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+import lowdim
+from lowdim.datasets.benchmark import BENCHMARK_MANIFOLDS, benchmark_suite
+from lowdim.estimators.registry import AUTO, REGISTRY
+
+
+def _skdim() -> object | None:
+    try:
+        import skdim
+    except ImportError:
+        return None
+    return skdim
+
+
+def _ours(method: str) -> Callable[[np.ndarray], float]:
+    return lambda X: lowdim.estimate(X, method=method).dimension
+
+
+def _peers(skdim: object | None, with_danco: bool) -> dict[str, Callable[[np.ndarray], float] | None]:
+    names = ["skdim_twonn", "skdim_mle", *(["skdim_danco"] if with_danco else [])]
+    if skdim is None:
+        return dict.fromkeys(names)
+    peers = {
+        "skdim_twonn": lambda X: skdim.id.TwoNN().fit(X).dimension_,
+        "skdim_mle": lambda X: skdim.id.MLE().fit(X).dimension_,
+    }
+    if with_danco:
+        peers["skdim_danco"] = lambda X: skdim.id.DANCo(random_state=0).fit(X).dimension_
+    return peers
+
+
+def _data(source: str, n: int, seed: int, skdim: object | None) -> dict[str, tuple[np.ndarray, int]]:
+    if source == "lowdim":
+        return benchmark_suite(n, random_state=seed)
+    if skdim is None:
+        raise SystemExit("--data skdim needs scikit-dimension (run with /work/benchvenv/bin/python)")
+    gen = skdim.datasets.BenchmarkManifolds(random_state=seed).generate(n=n)
+    return {name: (gen[name], BENCHMARK_MANIFOLDS[name][0]) for name in BENCHMARK_MANIFOLDS}
+
+
+def _mpe(est: list[float | None], true: list[int], mask: list[bool]) -> float | None:
+    vals = [100 * abs(e - t) / t for e, t, m in zip(est, true, mask, strict=True) if m]
+    if any(v is None or not np.isfinite(v) for v in vals):
+        return None
+    return float(np.mean(vals))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="ID accuracy on the 24 benchmark manifolds")
+    ap.add_argument("--n", type=int, default=2500, help="points per manifold (default 2500)")
+    ap.add_argument("--seed", type=int, default=0, help="manifold i uses seed + i (default 0)")
+    ap.add_argument("--data", choices=("lowdim", "skdim"), default="lowdim",
+                    help="generator: lowdim.datasets.benchmark (default) or skdim's BenchmarkManifolds")
+    ap.add_argument("--with-danco", action="store_true", help="also run skdim DANCo (minutes)")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+
+    skdim = _skdim()
+    ours = {f"auto({AUTO})": _ours("auto")}
+    ours.update({m: _ours(m) for m in ("twonn", "mle", "gride") if m in REGISTRY and m != AUTO})
+    peers = _peers(skdim, args.with_danco)
+    cols = [*ours, *peers]
+    data = _data(args.data, args.n, args.seed, skdim)
+
+    rows: dict[str, list[float | None]] = {c: [] for c in cols}
+    true, secs, peer_secs = [], [], []
+    w = max(len(c) for c in cols) + 1
+    print(f"N = {args.n}, seed = {args.seed}, data = {args.data}, skdim = "
+          f"{getattr(skdim, '__version__', 'present') if skdim else 'not installed'}")
+    print(f"{'manifold':20s}{'ID':>4s}{'D':>4s}" + "".join(f"{c:>{w}s}" for c in cols) + f"{'s(auto)':>9s}{'s(skdim2nn)':>12s}")
+    for name, (X, d) in data.items():
+        true.append(d)
+        line = f"{name:20s}{d:4d}{X.shape[1]:4d}"
+        for c in cols:
+            fn = ours.get(c) or peers.get(c)
+            if fn is None:
+                rows[c].append(None)
+                line += f"{'n/a':>{w}s}"
+                continue
+            t0 = time.perf_counter()
+            try:
+                v = float(fn(X))
+            except Exception as exc:  # a peer failing on a manifold is a result, not a crash
+                v = float("nan")
+                print(f"  ({c} failed on {name}: {type(exc).__name__})")
+            dt = time.perf_counter() - t0
+            if c.startswith("auto"):
+                secs.append(dt)
+            if c == "skdim_twonn":
+                peer_secs.append(dt)
+            rows[c].append(v)
+            line += f"{v:{w}.2f}"
+        line += f"{secs[-1]:9.2f}" + (f"{peer_secs[-1]:12.2f}" if peer_secs else f"{'n/a':>12s}")
+        print(line, flush=True)
+
+    allm = [True] * len(true)
+    high = [t > 10 for t in true]
+    mpe_all = {c: _mpe(rows[c], true, allm) for c in cols}
+    mpe_high = {c: _mpe(rows[c], true, high) for c in cols}
+
+    def fmt(v: float | None) -> str:
+        return f"{v:{w}.2f}" if v is not None else f"{'n/a':>{w}s}"
+
+    print("-" * (28 + w * len(cols) + 21))
+    print(f"{'MPE % (all 24)':28s}" + "".join(fmt(mpe_all[c]) for c in cols))
+    print(f"{f'MPE % (ID > 10, {sum(high)})':28s}" + "".join(fmt(mpe_high[c]) for c in cols))
+    ref_all, ref_high = mpe_all.get("skdim_twonn"), mpe_high.get("skdim_twonn")
+    for label, mp, ref in (("MPE / skdim TwoNN (all)", mpe_all, ref_all),
+                           ("MPE / skdim TwoNN (ID>10)", mpe_high, ref_high)):
+        print(f"{label:28s}" + "".join(fmt(mp[c] / ref if ref and mp[c] is not None else None) for c in cols))
+    print(f"{'mean seconds (auto)':28s}{np.mean(secs):{w}.3f}   max {np.max(secs):.3f}"
+          + (f"   skdim TwoNN mean {np.mean(peer_secs):.3f}" if peer_secs else ""))
+
+
+if __name__ == "__main__":
+    main()
