@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
+from lowdim.estimators.corrint import CorrelationDimension
+from lowdim.estimators.gride import GRIDE
+from lowdim.estimators.mle import MLE
+from lowdim.estimators.pca import PCA
 from lowdim.estimators.twonn import TwoNN
 
 __all__ = ["AUTO", "REGISTRY", "available", "get_estimator"]
@@ -14,6 +18,10 @@ AUTO = "twonn"
 
 REGISTRY: dict[str, type[IDEstimator]] = {
     "twonn": TwoNN,
+    "mle": MLE,
+    "gride": GRIDE,
+    "pca": PCA,
+    "corrint": CorrelationDimension,
 }
 
 
