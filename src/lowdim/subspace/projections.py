@@ -113,47 +113,36 @@ class DenseProjection(_Projection):
         return self.P @ z
 
 
-class _SpMM(torch.autograd.Function):
-    """``P @ z`` with CSR ``P``; the backward uses a stored CSR ``Pᵀ`` (no sparse transpose)."""
-
-    @staticmethod
-    def forward(ctx: Any, z: Any, P: Any, Pt: Any) -> Any:
-        ctx.Pt = Pt
-        return (P @ z.unsqueeze(1)).squeeze(1)
-
-    @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        return (ctx.Pt @ g.unsqueeze(1)).squeeze(1), None, None
-
-
 class SparseProjection(_Projection):
-    """Very sparse Gaussian ``P`` (density ``1/√D``, at least one entry per column), unit columns."""
+    """Very sparse Gaussian ``P`` (density ``1/√D``, at least one entry per column), unit columns.
+
+    Stored as row-sorted coordinate triplets; ``P z`` is one ``index_add``.
+    """
 
     kind = "sparse"
 
     def __init__(self, D: int, d: int, *, seed: int = 0) -> None:
-        import warnings
-
         super().__init__(D, d, seed)
         rng = np.random.default_rng(self.seed)
         k = np.maximum(rng.binomial(D, 1.0 / math.sqrt(D), size=d), 1)
         rows = rng.integers(0, D, size=int(k.sum()))
         cols = np.repeat(np.arange(d), k)
         vals = rng.standard_normal(int(k.sum()))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-            coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(vals),
-                                          (D, d), check_invariants=False).coalesce()
-            idx, v = coo.indices(), coo.values()
-            norms = torch.zeros(d, dtype=v.dtype).index_add_(0, idx[1], v * v).sqrt()
-            v = (v / norms[idx[1]]).float()
-            P = torch.sparse_coo_tensor(idx, v, (D, d), check_invariants=False).coalesce()
-            self.nnz = int(v.numel())
-            self.register_buffer("P", P.to_sparse_csr(), persistent=False)
-            self.register_buffer("Pt", P.t().coalesce().to_sparse_csr(), persistent=False)
+        # merge repeated positions (their values add up) and sort row-major
+        key, inv = np.unique(rows * np.int64(d) + cols, return_inverse=True)
+        vals = np.bincount(inv, weights=vals, minlength=key.size)
+        rows, cols = key // d, key % d
+        norms = np.sqrt(np.bincount(cols, weights=vals * vals, minlength=d))
+        vals = vals / norms[cols]
+        self.nnz = int(vals.size)
+        self.register_buffer("rows", torch.from_numpy(rows), persistent=False)
+        self.register_buffer("cols", torch.from_numpy(cols), persistent=False)
+        self.register_buffer("vals", torch.from_numpy(vals).float(), persistent=False)
 
     def forward(self, z: Any) -> Any:
-        return _SpMM.apply(z, self.P, self.Pt)
+        # P z as a scatter of nnz products; autograd's backward is the matching gather-add (Pᵀ g)
+        contrib = self.vals.to(z.dtype) * z.index_select(0, self.cols)
+        return torch.zeros(self.D, dtype=z.dtype, device=z.device).index_add_(0, self.rows, contrib)
 
 
 class _Permute(torch.autograd.Function):
