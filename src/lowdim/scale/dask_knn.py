@@ -67,6 +67,7 @@ def dask_kneighbors(
     shard_rows: int | None = None,
     block_size: int | None = None,
     max_broadcast_bytes: int = MAX_BROADCAST_BYTES,
+    device: str | None = None,
 ) -> Neighbors:
     """Exact k-nearest-neighbour graph of a sharded point set, computed on a Dask cluster.
 
@@ -86,6 +87,9 @@ def dask_kneighbors(
         Rows per shard when ``X`` is an in-memory array.
     max_broadcast_bytes : int
         Above this size the queries are not broadcast (all-pairs mode).
+    device : str, optional
+        ``"cuda"``: each worker searches its shard on its own GPU with the torch backend of the
+        shared engine (one GPU per worker, as ``dask-cuda`` sets up; see docs/scaling.md).
 
     Returns
     -------
@@ -134,7 +138,7 @@ def dask_kneighbors(
         raise LowdimError(f"{S.source} has {n} distinct points (shape {S.shape}, {n_drop} duplicates dropped); "
                           f"n_neighbors={k} needs at least {k + 1}: lower n_neighbors or pass more data")
     q_idx = _query_rows(queries, n, random_state)
-    args = (client, S, k, block_size, max_broadcast_bytes)
+    args = (client, S, k, block_size, max_broadcast_bytes, device)
     dist, idx, qnorm, mode = _search(*args, kept, q_idx, n_drop > 0)
     if duplicates != "keep":
         eps = np.finfo(S.dtype).eps
@@ -184,7 +188,7 @@ def dask_kneighbors(
 # --------------------------------------------------------------------------- coordinator side
 
 
-def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: int,
+def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: int, device: str | None,
             kept: np.ndarray, q_idx: np.ndarray, subset: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """k-NN (self excluded) of deduplicated rows ``q_idx`` against deduplicated rows ``kept``."""
     distributed = require("distributed", "dask")
@@ -202,6 +206,7 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
     best_i = np.full((m, kk), np.iinfo(np.int64).max, dtype=np.int64)
     refs = [j for j in range(S.n_shards) if counts[j]]
     ref_args = {j: (S.loaders[j], keep_local[j], int(dedup_off[j])) for j in refs}
+    opts = (S.dtype, kk, block_size, device)
     if m * S.n_features * S.dtype.itemsize <= max_bytes:
         mode = "broadcast"
         qs = [j for j in range(S.n_shards) if len(q_pos[j])]
@@ -212,7 +217,7 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
             Q[q_pos[j]] = rows
         qnorm = np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
         Qf = client.scatter(Q, broadcast=True, hash=False)
-        futs = {client.submit(_shard_topk, *ref_args[j], Qf, S.dtype, kk, block_size, pure=False): None
+        futs = {client.submit(_shard_topk, *ref_args[j], Qf, *opts, pure=False): None
                 for j in refs}
     else:
         mode = "all-pairs"
@@ -225,7 +230,7 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
             futs[client.submit(_row_norms, S.loaders[i], S.dtype, qrows, pure=False)] = ("norm", i)
             for j in refs:
                 futs[client.submit(_pair_topk, None if i == j else S.loaders[i], qrows, *ref_args[j],
-                                   S.dtype, kk, block_size, pure=False)] = ("knn", i)
+                                   *opts, pure=False)] = ("knn", i)
     try:
         for fut in distributed.as_completed(list(futs), loop=client.loop):
             what = futs.pop(fut)
@@ -318,25 +323,27 @@ def _row_norms(loader: tuple, dtype: Any, rows: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
 
 
-def _topk(R: np.ndarray, Q: np.ndarray, off: int, kk: int, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _topk(R: np.ndarray, Q: np.ndarray, off: int, kk: int, block_size: int | None,
+          device: str | None) -> tuple[np.ndarray, np.ndarray]:
     if not len(R):
         return np.empty((len(Q), 0)), np.empty((len(Q), 0), np.int64)
-    v, i, _ = knn_search(R, Q, min(kk, len(R)), backend="exact", n_jobs=_threads(), block_size=block_size)
+    v, i, _ = knn_search(R, Q, min(kk, len(R)), backend="torch" if device else "exact", device=device,
+                         n_jobs=_threads(), block_size=block_size)
     return v, i + off
 
 
 def _shard_topk(loader: tuple, keep: np.ndarray | None, off: int, Q: np.ndarray, dtype: Any, kk: int,
-                block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+                block_size: int | None, device: str | None) -> tuple[np.ndarray, np.ndarray]:
     R = load_shard(loader, dtype)
     if keep is not None:
         R = R[keep]
-    return _topk(R, Q, off, kk, block_size)
+    return _topk(R, Q, off, kk, block_size, device)
 
 
 def _pair_topk(qloader: tuple | None, qrows: np.ndarray, loader: tuple, keep: np.ndarray | None, off: int,
-               dtype: Any, kk: int, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+               dtype: Any, kk: int, block_size: int | None, device: str | None) -> tuple[np.ndarray, np.ndarray]:
     R = load_shard(loader, dtype)
     Q = (R if qloader is None else load_shard(qloader, dtype))[qrows]  # None: the same shard
     if keep is not None:
         R = R[keep]
-    return _topk(R, Q, off, kk, block_size)
+    return _topk(R, Q, off, kk, block_size, device)

@@ -33,7 +33,7 @@ def _build(method: str, params: dict) -> tuple[str, Any]:
 
 def estimate_distributed(X: Any, *, client: Any = None, method: str = "auto", local: bool = False,
                          queries: int | None = None, shard_rows: int | None = None,
-                         **params: Any) -> IDResult:
+                         device: str | None = None, **params: Any) -> IDResult:
     """Intrinsic dimension of a sharded point set; the k-NN runs on a Dask cluster.
 
     ``lowdim.estimate(X, client=client, ...)`` lands here when ``client`` is given or ``X`` is a
@@ -55,6 +55,8 @@ def estimate_distributed(X: Any, *, client: Any = None, method: str = "auto", lo
         unbiased. Default: every point, which gives exactly the single-process result.
     shard_rows : int, optional
         Rows per shard for an in-memory array.
+    device : str, optional
+        ``"cuda"`` to search each shard on the worker's GPU (see :func:`lowdim.scale.dask_kneighbors`).
     **params
         Estimator parameters, as in :func:`lowdim.estimate`.
 
@@ -74,7 +76,7 @@ def estimate_distributed(X: Any, *, client: Any = None, method: str = "auto", lo
     name, est = _build(method, params)
     k = est.n_neighbors_needed()
     nb = dask_kneighbors(X, k, client=client, queries=queries, duplicates=est.duplicates,
-                         random_state=est.random_state, shard_rows=shard_rows)
+                         random_state=est.random_state, shard_rows=shard_rows, device=device)
     res = est.fit(nb).result()
     note = (f"distributed exact k-NN: {nb.info['shards']} shards on {nb.info['workers']} Dask workers "
             f"({nb.n_queries} of {nb.n_points} points queried)")
