@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import ndtri
 
 from lowdim.errors import LowdimError
@@ -44,6 +43,8 @@ def gride_from_log_mu(log_mu: np.ndarray, n1: int, n2: int) -> tuple[float, floa
     if a == 0:
         d = (N - 1) / sL
     else:
+        from scipy.optimize import minimize_scalar  # lazy: scipy.optimize costs ~0.3 s to import
+
         def nll(t: float) -> float:
             dd = np.exp(t)
             return -((N - 1) * t + a * (dd * sL + np.log(-np.expm1(-dd * L)).sum()) - (n2 - 1) * dd * sL)

@@ -32,16 +32,19 @@ def variance_threshold_dimension(eigenvalues: np.ndarray, variance: float, *,
     last component below the threshold and the first at or above it.
     """
     lam = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0.0, None)
+    v = np.asarray(variance, dtype=np.float64)
     cum = np.cumsum(lam, axis=-1)
     cum = cum / cum[..., -1:]
     # 1e-12 absorbs roundoff in the cumulative sum (rank-k data reaches 1 − 1e-16 at k)
-    k = np.minimum(np.sum(cum < variance - 1e-12, axis=-1), lam.shape[-1] - 1)  # 0-based index
+    below = cum < v[..., None] - 1e-12
+    k = np.minimum(np.sum(below, axis=-1), lam.shape[-1] - 1)  # 0-based index of the first at/above
     if not fractional:
         return (k + 1).astype(np.float64)
+    cum = np.broadcast_to(cum, below.shape)
     prev = np.where(k > 0, np.take_along_axis(cum, np.maximum(k - 1, 0)[..., None], -1)[..., 0], 0.0)
     cur = np.take_along_axis(cum, k[..., None], -1)[..., 0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(cur > prev, (variance - prev) / (cur - prev), 1.0)
+        frac = np.where(cur > prev, (v - prev) / (cur - prev), 1.0)
     return k + np.clip(frac, 0.0, 1.0)
 
 
@@ -170,9 +173,9 @@ class PCA(IDEstimator):
         lo, hi = np.quantile(db, [a, 1 - a])
         self.ci_ = (float(min(lo, self.dimension_)), float(max(hi, self.dimension_)))
         ths = CURVE_THRESHOLDS
-        cd = variance_threshold_dimension(np.broadcast_to(lam, (len(ths), lam.size)), ths[:, None],
+        cd = variance_threshold_dimension(lam, ths,
                                           fractional=bool(self.fractional))
-        cb = variance_threshold_dimension(lam_b[None], ths[:, None, None], fractional=bool(self.fractional))
+        cb = variance_threshold_dimension(lam_b, ths[:, None], fractional=bool(self.fractional))
         clo, chi = np.quantile(cb, [a, 1 - a], axis=1)
         self.scale_curve_ = self._curve(ths, cd, np.minimum(clo, cd), np.maximum(chi, cd),
                                         "explained-variance threshold (PCA)")
