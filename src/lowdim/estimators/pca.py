@@ -204,7 +204,7 @@ def _spectrum(X: np.ndarray, mean: np.ndarray, random_state: int | None) -> tupl
     w, V = np.linalg.eigh(C / (n - 1))
     order = np.argsort(w)[::-1]
     rows = _subsample(n, random_state)
-    proj = (X[rows] - mean) @ V[:, order]
+    proj = ((X[rows] - mean).astype(work, copy=False) @ V[:, order].astype(work)).astype(np.float64)
     return np.clip(w[order], 0.0, None), proj
 
 
