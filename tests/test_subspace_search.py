@@ -156,8 +156,8 @@ def test_runner_interface_and_run_one_is_reproducible():
 
 
 def test_builtin_digits_task_quick():
-    r = find_d90("digits_mlp", seeds=1, d_min=256, d_max=512, max_bisect=0, baseline=0.97,
-                 task_options={"epochs": 15})
+    r = find_d90("digits_mlp", seeds=1, d_min=256, d_max=256, max_bisect=0, baseline=0.97,
+                 task_options={"epochs": 8})
     assert r.n_params == 4810
     assert r.per_d[0]["mean"] > 0.8  # d=256 of 4,810 trains digits well
     assert r.runs and all(run["kind"] == "subspace" for run in r.runs)

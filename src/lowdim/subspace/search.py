@@ -293,7 +293,8 @@ def find_d90(
               "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline,
               "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
-              "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes)}
+              "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
+              "metric": task_obj.metric, "confidence": float(confidence)}
     store = None
     if results is not None:
         from lowdim.subspace.records import ResultsFile
@@ -319,7 +320,7 @@ def find_d90(
         from lowdim.subspace.records import run_key
 
         for r in store.runs:
-            records[run_key(r)] = r
+            records[run_key(r)] = {k: v for k, v in r.items() if k != "type"}
     grid = _log_grid(d_min, d_max, grid_factor)
     state = {"done": 0, "total": (len(seed_list) if baseline is None else 0) + len(grid) * len(seed_list)}
 

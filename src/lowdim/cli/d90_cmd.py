@@ -1,0 +1,111 @@
+"""``lowdim d90 --task NAME``: intrinsic dimension of a training task (subspace training, d90)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def d90_command(
+    task: Annotated[str, typer.Option("--task", "-t", help="Built-in task: digits_mlp, mnist1d_mlp, mnist1d_cnn, "
+                                      "mnist_fc, mnist_lenet, minilm_scifact")] = "digits_mlp",
+    projection: Annotated[str, typer.Option("--projection", "-p", help="fastfood | dense | sparse")] = "fastfood",
+    said: Annotated[bool, typer.Option("--said", help="Structure-aware (one scale per tensor, Aghajanyan et al.)")] = False,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds (projections) per d")] = 3,
+    threshold: Annotated[float, typer.Option("--threshold", help="Fraction in (0, 1]")] = 0.9,
+    rule: Annotated[str, typer.Option("--rule", help="relative (× measured baseline) | absolute (metric ≥ threshold)")] = "relative",
+    baseline: Annotated[float | None, typer.Option("--baseline", help="Known full-training metric (skip measuring it)")] = None,
+    d_min: Annotated[int | None, typer.Option("--d-min", help="Smallest d of the log grid")] = None,
+    d_max: Annotated[int | None, typer.Option("--d-max", help="Largest d of the log grid (default D)")] = None,
+    max_bisect: Annotated[int, typer.Option("--max-bisect", help="Bisection steps after the grid")] = 6,
+    lr: Annotated[list[float] | None, typer.Option("--lr", help="Subspace learning rate(s) to try per run (repeat)")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch budget per run (early stopping inside)")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of the MNIST IDX files (mnist_* tasks)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for runs.jsonl, d90.json and d90.png")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/runs.jsonl (same settings)")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON only")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Save metric vs d (.png/.svg/.pdf)")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (needs lowdim[dask])")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local Dask cluster of N workers (needs lowdim[dask])")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table")] = False,
+) -> None:
+    """Find d90: the smallest random-subspace dimension whose training reaches the threshold."""
+    from lowdim.cli._common import out as console
+    from lowdim.cli._common import print_json, progress
+    from lowdim.errors import LowdimError
+    from lowdim.subspace.search import find_d90
+
+    if resume and out is None:
+        raise LowdimError("--resume needs --out DIR (the folder holding runs.jsonl)")
+    options: dict = {"device": device}
+    if epochs is not None:
+        options["epochs"] = epochs
+    if data is not None:
+        options["data_dir"] = str(data)
+    client = None
+    if scheduler is not None or workers is not None:
+        from lowdim.scale.client import connect
+
+        client = connect(scheduler=scheduler, workers=workers)
+    try:
+        with progress(quiet or json_out) as bar:
+            handle = bar.add_task(f"d90 {task}", total=None)
+
+            def on_run(ev: dict) -> None:
+                r = ev["record"]
+                what = "baseline" if r["kind"] == "baseline" else f"d={r['d']}"
+                bar.update(handle, completed=ev["done"], total=ev["total"],
+                           description=f"d90 {task} [{ev['stage']}] {what} seed {r['seed']}: {r['metric']:.3f}")
+
+            res = find_d90(task, task_options=options, projection=projection, said=said, seeds=seeds,
+                           threshold=threshold, threshold_rule=rule, baseline=baseline, d_min=d_min,
+                           d_max=d_max, max_bisect=max_bisect, lrs=lr or None,
+                           results=str(out / "runs.jsonl") if out is not None else None, resume=resume,
+                           client=client, progress=on_run)
+            n_runs = len(res.runs)
+            bar.update(handle, completed=n_runs, total=n_runs, description=f"d90 {task}: done")
+    finally:
+        if client is not None:
+            client.close()
+    if out is not None:
+        from lowdim.io import write_json
+
+        write_json(out / "d90.json", res.to_json())
+    plots = [p for p in (plot, out / "d90.png" if out is not None else None) if p is not None]
+    if plots:
+        from lowdim.report.subspace_plots import plot_d90
+
+        for p in plots:
+            plot_d90(res, p)
+    if json_out:
+        print_json(res.to_json())
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    t = Table(title=f"d90 of {task} ({projection}{', SAID' if said else ''}; D = {res.n_params:,})")
+    for col in ("d", f"mean {res.config['metric']}", f"{res.config['confidence'] * 100:g}% CI", "seeds",
+                f"≥ {res.threshold_value:.3f}"):
+        t.add_column(col)
+    for p in res.per_d:
+        ci = "-" if p["ci_low"] != p["ci_low"] else f"[{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
+        t.add_row(str(p["d"]), f"{p['mean']:.3f}", ci, str(p["n"]),
+                  "[green]yes[/]" if p["passes"] else "no")
+    console.print(t)
+    rule_txt = (f"{res.threshold:g} × baseline {res.baseline:.3f}" if res.threshold_rule == "relative"
+                else f"metric ≥ {res.threshold:g} (absolute)")
+    if res.d90 is None:
+        console.print(f"d90 not reached up to d = {res.config['d_max']} (threshold {res.threshold_value:.3f} = {rule_txt})")
+    else:
+        lo, hi = res.ci
+        console.print(f"d90 = {res.d90}  interval [{lo}, {hi if hi is not None else '>' + str(res.config['d_max'])}]  "
+                      f"threshold {res.threshold_value:.3f} = {rule_txt}; compression D/d90 = "
+                      f"{res.compression_ratio:.1f}; {res.seconds:.1f} s")
+    for p in plots:
+        console.print(f"plot → {p}")
+    if out is not None:
+        console.print(f"runs → {out / 'runs.jsonl'}, result → {out / 'd90.json'}")
