@@ -89,3 +89,18 @@ def test_bad_input_exit_2_one_line(setup, needle, tmp_path, capsys, plane_file):
 def test_console_script_subprocess(plane_file):
     r = subprocess.run([sys.executable, "-m", "lowdim", "id", str(plane_file) + ".missing"], capture_output=True, text=True)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_k_rejected_for_methods_without_neighbourhood(plane_file, capsys):
+    code, _, err = run_cli(["id", str(plane_file), "--method", "pca", "--k", "5"], capsys)
+    assert code == 2 and "--k does not apply" in err
+
+
+def test_local_with_global_method_without_local_variant(plane_file, tmp_path, capsys):
+    loc = tmp_path / "l.npy"
+    code, out, _ = run_cli(["id", str(plane_file), "--method", "pca", "--local", str(loc), "--json"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert d["method"] == "pca" and d["local"]["n"] == 1500
+    assert any("TwoNN" in n for n in d["notes"])
+    assert np.load(loc).shape == (1500,)

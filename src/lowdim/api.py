@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,9 @@ from lowdim.result import IDResult
 from lowdim.validation import check_choice
 
 __all__ = ["estimate", "local_id"]
+
+#: Neighbourhood size of the local ID when the global method has no per-point variant.
+LOCAL_NEIGHBORS = 20
 
 
 def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any = None,
@@ -56,13 +60,29 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any =
         return estimate_distributed(X, client=client, method=method, local=local, **params)
     name = AUTO if str(method).lower() == "auto" else method
     cls = get_estimator(name)
-    if local:
-        params["local"] = True
-    try:
+    valid = inspect.signature(cls.__init__).parameters
+    unknown = [p for p in params if p not in valid]
+    if unknown:
+        allowed = ", ".join(p for p in valid if p != "self")
+        raise LowdimError(f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: {allowed}")
+    if local and not cls.supports_local:
+        # the global method has no per-point variant: local TwoNN over the same neighbour graph
+        from dataclasses import replace
+
+        from lowdim.neighbors import kneighbors
+
         est = cls(**params)
-    except TypeError as exc:
-        raise LowdimError(f"bad parameter for method {name!r}: {exc}") from None
-    res = est.fit(X).result()
+        need = max(est.n_neighbors_needed(), LOCAL_NEIGHBORS)
+        nb = X if isinstance(X, Neighbors) else kneighbors(
+            X, need, duplicates=params.get("duplicates", "drop"), random_state=params.get("random_state", 0))
+        res = est.fit(nb).result()
+        loc = local_id(nb, method="twonn", n_neighbors=LOCAL_NEIGHBORS)
+        res = replace(res, local=loc, notes=(*res.notes, f"local ID: TwoNN over {LOCAL_NEIGHBORS}-neighbourhoods "
+                                             f"({name} has no per-point variant)"))
+    else:
+        if local:
+            params["local"] = True
+        res = cls(**params).fit(X).result()
     if str(method).lower() == "auto":
         from dataclasses import replace
 

@@ -29,6 +29,16 @@ def id_command(
 
     params: dict = {"duplicates": duplicates, "random_state": seed}
     if k is not None:
+        import inspect
+
+        from lowdim.estimators.registry import AUTO, get_estimator
+
+        cls = get_estimator(AUTO if method.lower() == "auto" else method)
+        if "n_neighbors" not in inspect.signature(cls.__init__).parameters:
+            from lowdim.errors import LowdimError
+
+            raise LowdimError(f"--k does not apply to method {cls.name!r} (it has no neighbourhood size); "
+                              "drop --k or use --method twonn / mle")
         params["n_neighbors"] = k
     from lowdim.scale.shards import is_distributed_input
 
