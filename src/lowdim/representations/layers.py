@@ -1,0 +1,273 @@
+"""Per-layer measurements of a representation: one :class:`LayerReport` per layer.
+
+For every layer one k-NN graph (:func:`lowdim.kneighbors`) on a seeded subsample serves the
+global ID (:func:`lowdim.estimate`) and the local ID (:func:`lowdim.local_id`); DSE/DSMI read the
+same points; effective rank and participation ratio come from the covariance spectrum.
+
+- Effective rank: Roy & Vetterli, "The effective rank: a measure of effective dimensionality",
+  EUSIPCO 2007: ``exp(H(p))`` with ``p_i = s_i / Σ s_j`` over the singular values of the
+  (here: centred) activation matrix.
+- Participation ratio: ``(Σ λ_i)² / Σ λ_i²`` over the covariance eigenvalues (Gao et al. 2017;
+  used for layers by Recanatesi et al. 2019).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lowdim.errors import LowdimError
+from lowdim.validation import as_points, check_int
+
+__all__ = ["LayerReport", "effective_rank", "layer_report", "measure_layer", "participation_ratio"]
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Measurements of one layer's representation.
+
+    Attributes
+    ----------
+    name : str
+    n_samples : int
+        Points measured (after subsampling and duplicate removal).
+    dimension : float
+        Global intrinsic dimension (``method``), with 95 % interval ``ci``.
+    local_mean, local_median : float
+        Mean and median of the per-point local ID (``local_method`` over ``n_neighbors``).
+    local_quantiles : dict
+        Local-ID quantiles ``{"q05", "q25", "q75", "q95"}``.
+    effective_rank, participation_ratio : float
+    dse : float or None
+        Diffusion spectral entropy (bits).
+    dsmi : float or None
+        DSMI with the labels (bits), when labels were given.
+    label_sharpness : float or None
+        K_F with the labels, when labels were given.
+    step : int or None
+        Training step, for reports recorded over training.
+    """
+
+    name: str
+    n_samples: int
+    n_features: int
+    dimension: float
+    ci: tuple[float, float]
+    method: str
+    local_method: str
+    n_neighbors: int
+    local_mean: float
+    local_median: float
+    local_quantiles: dict[str, float]
+    effective_rank: float
+    participation_ratio: float
+    dse: float | None = None
+    dsmi: float | None = None
+    label_sharpness: float | None = None
+    step: int | None = None
+    neighbors: str = ""
+    seconds: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ci"] = [float(self.ci[0]), float(self.ci[1])]
+        d["notes"] = list(self.notes)
+        for k, v in d.items():  # JSON has no inf/NaN
+            if isinstance(v, float) and not np.isfinite(v):
+                d[k] = None
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LayerReport:
+        d = dict(d)
+        d["ci"] = tuple(d["ci"])
+        d["notes"] = tuple(d.get("notes", ()))
+        return cls(**d)
+
+    def __str__(self) -> str:
+        return (f"{self.name}: ID {self.dimension:.2f} [{self.ci[0]:.2f}, {self.ci[1]:.2f}], local mean "
+                f"{self.local_mean:.2f}, PR {self.participation_ratio:.2f}, erank {self.effective_rank:.2f}"
+                + (f", DSE {self.dse:.2f}" if self.dse is not None else ""))
+
+
+def _spectrum(A: np.ndarray) -> np.ndarray:
+    Ac = A.astype(np.float64) - A.mean(0, dtype=np.float64)
+    return np.linalg.svd(Ac, compute_uv=False)
+
+
+def effective_rank(X: Any) -> float:
+    """Effective rank of the centred data (Roy & Vetterli 2007): ``exp`` of the singular-value entropy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(5000, 3)) @ np.eye(3, 10)
+    >>> round(effective_rank(X), 1)
+    3.0
+    """
+    s = _spectrum(as_points(X, min_samples=2))
+    s = s[s > 0]
+    p = s / s.sum()
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def participation_ratio(X: Any) -> float:
+    """Participation ratio ``(Σλ)² / Σλ²`` of the covariance eigenvalues ``λ``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(5000, 4)) @ np.eye(4, 10)
+    >>> round(participation_ratio(X), 1)
+    4.0
+    """
+    lam = _spectrum(as_points(X, min_samples=2)) ** 2
+    return float(lam.sum() ** 2 / np.sum(lam ** 2))
+
+
+def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: str = "auto",
+                  local_method: str = "twonn", n_neighbors: int = 20, max_samples: int = 2000,
+                  dse: bool = True, dse_t: float = 3, step: int | None = None,
+                  random_state: int = 0) -> LayerReport:
+    """Measure one layer's activations (rows = samples or tokens).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, D) or a folder of ``.npy`` shards
+    name : str
+        Layer name, used in messages and in the report.
+    labels : array-like of shape (n,), optional
+        Enables DSMI and label sharpness.
+    method : str, default="auto"
+        Global estimator (:func:`lowdim.estimate`).
+    local_method : {"twonn", "mle"}, default="twonn"
+    n_neighbors : int, default=20
+        Neighbourhood of the local ID.
+    max_samples : int, default=2000
+        Seeded subsample of rows measured (one k-NN graph over these serves every estimate).
+    dse : bool, default=True
+    dse_t : float, default=3
+    step : int, optional
+    random_state : int
+
+    Returns
+    -------
+    LayerReport
+    """
+    from lowdim.api import estimate, local_id
+    from lowdim.neighbors import kneighbors
+    from lowdim.representations.dse import diffusion_spectral_entropy, diffusion_spectral_mutual_information
+    from lowdim.representations.sharpness import label_sharpness
+
+    t0 = time.perf_counter()
+    n_neighbors = check_int("n_neighbors", n_neighbors, low=2)
+    max_samples = check_int("max_samples", max_samples, low=n_neighbors + 2)
+    if not isinstance(X, np.ndarray) and hasattr(X, "is_dir"):
+        from lowdim.representations.capture import Activations
+
+        X = Activations(names=[name], pool="", _folders={name: X})[name]
+    raw = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X)
+    if raw.ndim == 2 and raw.size and not np.isfinite(raw).all():
+        bad = np.argwhere(~np.isfinite(raw))[0]
+        raise LowdimError(f"layer {name!r} has {int((~np.isfinite(raw)).sum())} non-finite activations "
+                          f"(NaN or inf; first at row {bad[0]}, column {bad[1]}) in shape {raw.shape}; "
+                          "fix the model's numerics or leave this layer out")
+    try:
+        A = as_points(raw, name=f"layer {name!r}", min_samples=n_neighbors + 2,
+                      why=f"n_neighbors={n_neighbors}")
+    except LowdimError as exc:
+        raise LowdimError(str(exc)) from None
+    y = None
+    if labels is not None:
+        y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
+        if len(y) != len(A):
+            raise LowdimError(f"labels have {len(y)} entries but layer {name!r} has {len(A)} samples "
+                              f"(shape {A.shape}); give one label per row")
+    notes: list[str] = []
+    if len(A) > max_samples:
+        idx = np.sort(np.random.default_rng(random_state).choice(len(A), size=max_samples, replace=False))
+        A = A[idx]
+        y = y[idx] if y is not None else None
+        notes.append(f"subsampled {max_samples} of {len(raw)} rows")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb = kneighbors(A, n_neighbors, random_state=random_state)
+    notes += [str(w.message) for w in caught]
+    g = estimate(nb, method=method, random_state=random_state)
+    loc = local_id(nb, method=local_method, n_neighbors=n_neighbors)
+    loc = loc[np.isfinite(loc)]
+    yk = y[nb.kept] if y is not None else None
+    d_dse = diffusion_spectral_entropy(nb, t=dse_t, random_state=random_state) if dse else None
+    d_mi = ks = None
+    if yk is not None:
+        if dse:
+            d_mi = diffusion_spectral_mutual_information(nb.points, yk, t=dse_t, random_state=random_state)
+        ks = label_sharpness(nb.points, yk, max_samples=None)
+    q = np.quantile(loc, [0.05, 0.25, 0.75, 0.95])
+    return LayerReport(
+        name=name, n_samples=nb.n_points, n_features=int(A.shape[1]), dimension=float(g.dimension),
+        ci=(float(g.ci[0]), float(g.ci[1])), method=g.method, local_method=local_method,
+        n_neighbors=n_neighbors, local_mean=float(loc.mean()), local_median=float(np.median(loc)),
+        local_quantiles={"q05": float(q[0]), "q25": float(q[1]), "q75": float(q[2]), "q95": float(q[3])},
+        effective_rank=effective_rank(nb.points), participation_ratio=participation_ratio(nb.points),
+        dse=d_dse, dsmi=d_mi, label_sharpness=ks, step=step, neighbors=nb.backend,
+        seconds=time.perf_counter() - t0, notes=(*notes, *g.notes),
+    )
+
+
+def layer_report(activations: Any, *, labels: Any = None, step: int | None = None,
+                 **params: Any) -> list[LayerReport]:
+    """Measure every layer of captured activations.
+
+    Parameters
+    ----------
+    activations : Activations, or mapping name -> array
+        From :func:`capture_activations` / :func:`capture_hidden_states`, or a dict of arrays.
+    labels : array-like, optional
+        Default ``activations.labels``.
+    step : int, optional
+    **params
+        Passed to :func:`measure_layer` (``method``, ``n_neighbors``, ``max_samples``, …).
+
+    Returns
+    -------
+    list of LayerReport, in layer order
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> acts = {"flat": rng.normal(size=(600, 2)) @ rng.normal(size=(2, 30)),
+    ...         "wide": rng.normal(size=(600, 8)) @ rng.normal(size=(8, 30))}
+    >>> [round(r.dimension) for r in layer_report(acts, dse=False)]
+    [2, 8]
+    """
+    if labels is None:
+        labels = getattr(activations, "labels", None)
+    items: Iterable[tuple[str, Any]]
+    if isinstance(activations, Mapping):
+        items = activations.items()
+    elif hasattr(activations, "names"):
+        items = ((n, activations.source(n)) for n in activations.names)
+    else:
+        raise LowdimError(f"activations must be an Activations object or a dict name -> array, "
+                          f"got {type(activations).__name__}")
+    out = [measure_layer(A, name=str(n), labels=labels, step=step, **params) for n, A in items]
+    if not out:
+        raise LowdimError("no layers to measure (empty activations)")
+    return out
+
+
+def reports_to_json(reports: list[LayerReport]) -> dict[str, Any]:
+    """``{"layers": [...]}``: what ``lowdim layers --json`` prints."""
+    return {"layers": [r.to_dict() for r in reports]}
