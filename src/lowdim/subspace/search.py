@@ -73,24 +73,31 @@ def run_one(spec: dict) -> dict:
     from lowdim.subspace.model import SubspaceModel
 
     task = resolve_task(spec["task"], spec.get("task_options"))
-    t0 = time.perf_counter()
-    tried = []
-    best: dict | None = None
-    for lr in spec["lrs"]:
-        torch.manual_seed(int(spec["seed"]))
-        model = task.model_fn(int(spec["init_seed"]))
-        if spec["kind"] == "subspace":
-            model = SubspaceModel(model, int(spec["d"]), projection=spec["projection"], said=spec["said"],
-                                  seed=int(spec["seed"]),
-                                  max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)))
-        info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
-        metric = float(task.evaluate_fn(model))
-        val = float(info.get("val", metric))
-        entry = {"lr": float(lr), "val": val, "metric": metric,
-                 **{k: v for k, v in info.items() if k != "val" and isinstance(v, (int, float))}}
-        tried.append(entry)
-        if best is None or val > best["val"]:
-            best = entry
+    threads = int(task.info.get("threads", 0) or 0)  # tiny models: 1 thread avoids sync overhead
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        tried = []
+        best: dict | None = None
+        for lr in spec["lrs"]:
+            torch.manual_seed(int(spec["seed"]))
+            model = task.model_fn(int(spec["init_seed"]))
+            if spec["kind"] == "subspace":
+                model = SubspaceModel(model, int(spec["d"]), projection=spec["projection"], said=spec["said"],
+                                      seed=int(spec["seed"]),
+                                      max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)))
+            info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
+            metric = float(task.evaluate_fn(model))
+            val = float(info.get("val", metric))
+            entry = {"lr": float(lr), "val": val, "metric": metric,
+                     **{k: v for k, v in info.items() if k != "val" and isinstance(v, (int, float))}}
+            tried.append(entry)
+            if best is None or val > best["val"]:
+                best = entry
+    finally:
+        torch.set_num_threads(old_threads)
     assert best is not None
     return {"kind": spec["kind"], "d": spec.get("d"), "seed": int(spec["seed"]), "metric": best["metric"],
             "val": best["val"], "lr": best["lr"], "tried": tried,

@@ -1,7 +1,8 @@
 """Built-in tasks for :func:`lowdim.subspace.find_d90`, all offline.
 
 ``get_task(name, **options)`` builds one; :data:`TASKS` lists them. Options common to all:
-``device`` ("cpu"/"cuda"), ``epochs``, ``batch_size``, ``patience``; the MNIST tasks take
+``device`` ("cpu"/"cuda"), ``epochs``, ``batch_size``, ``patience``, ``threads`` (torch
+threads during a run; 0 = leave as is, the small tasks default to 1); the MNIST tasks take
 ``data_dir`` (or ``$LOWDIM_MNIST_DIR``), the MiniLM task ``pretrained`` and ``n_pairs``.
 """
 

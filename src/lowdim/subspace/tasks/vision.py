@@ -179,7 +179,7 @@ def _evaluate(model: Any, *, data: str, data_dir: str, device: str) -> float:
 
 def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, baseline_lrs: tuple,
           epochs: int, batch_size: int = 128, patience: int = 5, data_dir: str = "",
-          device: str = "cpu") -> Task:
+          device: str = "cpu", threads: int = 0) -> Task:
     kw = {"data": data, "data_dir": str(data_dir or ""), "device": device}
     load_data(data, kw["data_dir"], device)  # fail early (e.g. missing MNIST files)
     return Task(
@@ -190,7 +190,8 @@ def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, base
         evaluate_fn=functools.partial(_evaluate, **kw),
         lrs=tuple(lrs), baseline_lrs=tuple(baseline_lrs), metric="test accuracy",
         description=description,
-        info={"epochs": int(epochs), "batch_size": int(batch_size), "patience": int(patience)},
+        info={"epochs": int(epochs), "batch_size": int(batch_size), "patience": int(patience),
+              "threads": int(threads)},
     )
 
 
@@ -198,6 +199,7 @@ def digits_mlp(**kw: Any) -> Task:
     """MLP 64-64-10 on sklearn digits (60/20/20 split, seed 0). Seconds per run."""
     kw.setdefault("epochs", 60)
     kw.setdefault("patience", 10)
+    kw.setdefault("threads", 1)
     return _task("digits_mlp", "digits", "mlp64", description="sklearn digits, MLP 64-64-10",
                  lrs=(0.1,), baseline_lrs=(3e-3,), **kw)
 
@@ -205,6 +207,7 @@ def digits_mlp(**kw: Any) -> Task:
 def mnist1d_mlp(**kw: Any) -> Task:
     """MLP 40-100-100-10 on mnist1d (3,500 train / 500 val / 1,000 test)."""
     kw.setdefault("epochs", 60)
+    kw.setdefault("threads", 1)
     return _task("mnist1d_mlp", "mnist1d", "mlp1d", description="mnist1d, MLP 40-100-100-10",
                  lrs=(3e-2,), baseline_lrs=(3e-3,), **kw)
 
@@ -212,6 +215,7 @@ def mnist1d_mlp(**kw: Any) -> Task:
 def mnist1d_cnn(**kw: Any) -> Task:
     """Small 1-D CNN on mnist1d."""
     kw.setdefault("epochs", 60)
+    kw.setdefault("threads", 1)
     return _task("mnist1d_cnn", "mnist1d", "cnn1d", description="mnist1d, 1-D CNN (2 conv + linear)",
                  lrs=(3e-2,), baseline_lrs=(3e-3,), **kw)
 
