@@ -48,7 +48,7 @@ class RepresentationCallback:
     >>> probe = [(torch.randn(200, 5), torch.randint(0, 2, (200,)))]
     >>> cb = RepresentationCallback(probe, layers="1", every=10, dse=False)
     >>> for step in range(21):
-    ...     cb(net, step)
+    ...     _ = cb(net, step)
     >>> [r.step for r in cb.history]
     [0, 10, 20]
     """

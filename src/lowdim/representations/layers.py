@@ -101,8 +101,22 @@ class LayerReport:
 
 
 def _spectrum(A: np.ndarray) -> np.ndarray:
+    """Singular values of the centred matrix, from the eigenvalues of its smaller Gram matrix."""
     Ac = A.astype(np.float64) - A.mean(0, dtype=np.float64)
-    return np.linalg.svd(Ac, compute_uv=False)
+    C = Ac.T @ Ac if Ac.shape[1] <= Ac.shape[0] else Ac @ Ac.T
+    lam = np.clip(np.linalg.eigvalsh(C)[::-1], 0.0, None)
+    return np.sqrt(lam)
+
+
+def _erank(s: np.ndarray) -> float:
+    s = s[s > s.max() * 1e-12] if s.size and s.max() > 0 else s[s > 0]
+    p = s / s.sum()
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def _pr(s: np.ndarray) -> float:
+    lam = s ** 2
+    return float(lam.sum() ** 2 / np.sum(lam ** 2))
 
 
 def effective_rank(X: Any) -> float:
@@ -115,10 +129,7 @@ def effective_rank(X: Any) -> float:
     >>> round(effective_rank(X), 1)
     3.0
     """
-    s = _spectrum(as_points(X, min_samples=2))
-    s = s[s > 0]
-    p = s / s.sum()
-    return float(np.exp(-np.sum(p * np.log(p))))
+    return _erank(_spectrum(as_points(X, min_samples=2)))
 
 
 def participation_ratio(X: Any) -> float:
@@ -131,8 +142,7 @@ def participation_ratio(X: Any) -> float:
     >>> round(participation_ratio(X), 1)
     4.0
     """
-    lam = _spectrum(as_points(X, min_samples=2)) ** 2
-    return float(lam.sum() ** 2 / np.sum(lam ** 2))
+    return _pr(_spectrum(as_points(X, min_samples=2)))
 
 
 def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: str = "auto",
@@ -214,12 +224,13 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
             d_mi = diffusion_spectral_mutual_information(nb.points, yk, t=dse_t, random_state=random_state)
         ks = label_sharpness(nb.points, yk, max_samples=None)
     q = np.quantile(loc, [0.05, 0.25, 0.75, 0.95])
+    sv = _spectrum(nb.points)
     return LayerReport(
         name=name, n_samples=nb.n_points, n_features=int(A.shape[1]), dimension=float(g.dimension),
         ci=(float(g.ci[0]), float(g.ci[1])), method=g.method, local_method=local_method,
         n_neighbors=n_neighbors, local_mean=float(loc.mean()), local_median=float(np.median(loc)),
         local_quantiles={"q05": float(q[0]), "q25": float(q[1]), "q75": float(q[2]), "q95": float(q[3])},
-        effective_rank=effective_rank(nb.points), participation_ratio=participation_ratio(nb.points),
+        effective_rank=_erank(sv), participation_ratio=_pr(sv),
         dse=d_dse, dsmi=d_mi, label_sharpness=ks, step=step, neighbors=nb.backend,
         seconds=time.perf_counter() - t0, notes=(*notes, *g.notes),
     )
@@ -248,9 +259,9 @@ def layer_report(activations: Any, *, labels: Any = None, step: int | None = Non
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> acts = {"flat": rng.normal(size=(600, 2)) @ rng.normal(size=(2, 30)),
-    ...         "wide": rng.normal(size=(600, 8)) @ rng.normal(size=(8, 30))}
+    ...         "wide": rng.uniform(size=(600, 3)) @ rng.normal(size=(3, 30))}
     >>> [round(r.dimension) for r in layer_report(acts, dse=False)]
-    [2, 8]
+    [2, 3]
     """
     if labels is None:
         labels = getattr(activations, "labels", None)
