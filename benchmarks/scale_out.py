@@ -66,6 +66,41 @@ def per_shard_cost(folder: Path, queries: int) -> dict:
     return {"rows": len(R), "D": R.shape[1], "queries": len(Q), "scan_s": t_scan, "knn_s": t_knn}
 
 
+def projection(data: Path, *, D: int = 768, shard_rows: int = 100_000, q_measured: int = 1000,
+               n_total: float = 100e6, nodes: int = 16, cores: int = 16, q_target: int = 10_000) -> None:
+    """Measure one 100,000 × 768 shard on one core / one worker; project 100M × 768 on 16 nodes."""
+    import lowdim  # noqa: F401
+    from lowdim.scale import connect, dask_kneighbors
+
+    folder = data / f"proj_n{shard_rows}_d{D}"
+    make_shards(folder, shard_rows, D, shard_rows, seed=1)
+    c = per_shard_cost(folder, q_measured)
+    with connect(workers=1, timeout=60) as client, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        dask_kneighbors(folder, 2, client=client, queries=q_measured)
+        t_task = time.perf_counter() - t0
+        rss = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024).values())
+    n_shards = int(n_total // shard_rows)
+    gb_shard = shard_rows * D * 4 / 1e9
+    knn_target = c["knn_s"] * q_target / q_measured
+    core_s = n_shards * (c["scan_s"] + knn_target)
+    workers = nodes * cores
+    wall = core_s / workers
+    rounds = -(-n_shards // workers)
+    print(f"\nprojection input, one {shard_rows:,} × {D} float32 shard ({gb_shard:.3f} GB) on one core: "
+          f"scan {c['scan_s']:.2f} s, k-NN of {q_measured:,} queries {c['knn_s']:.2f} s; "
+          f"as a 1-worker Dask job {t_task:.2f} s, worker peak RSS {rss:.0f} MB")
+    print(f"projection: {n_total:,.0f} × {D} float32 = {n_total * D * 4 / 1e9:,.0f} GB in {n_shards:,} shards; "
+          f"TwoNN from {q_target:,} random queries; {nodes} nodes × {cores} single-threaded workers = {workers}")
+    print(f"  k-NN per shard = {c['knn_s']:.2f} s × {q_target:,}/{q_measured:,} = {knn_target:.1f} s; "
+          f"+ scan {c['scan_s']:.2f} s")
+    print(f"  total = {n_shards:,} × ({c['scan_s']:.2f} + {knn_target:.1f}) s = {core_s:,.0f} core-s; "
+          f"/ {workers} workers = {wall:,.0f} s = {wall / 60:.1f} min ({rounds} rounds of shards)")
+    print(f"  memory per worker ≈ measured peak RSS {rss:.0f} MB (one shard + engine copies); per node "
+          f"{cores} × {rss / 1024:.2f} GB = {cores * rss / 1024:.1f} GB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2_000_000)
@@ -74,12 +109,16 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=5_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
     ap.add_argument("--device", default=None, help="'cuda': per-shard search on the workers' GPU (extra rows)")
+    ap.add_argument("--projection-only", action="store_true", help="only the 100M × 768 projection")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "lowdim_scale_bench")
     args = ap.parse_args()
 
     import lowdim
     from lowdim.scale import connect, dask_kneighbors
 
+    if args.projection_only:
+        projection(args.data)
+        return
     folder = args.data / f"n{args.n}_d{args.dim}_s{args.shard_rows}"
     t0 = time.perf_counter()
     make_shards(folder, args.n, args.dim, args.shard_rows)
@@ -132,6 +171,7 @@ def main() -> None:
           f"hash) {c['scan_s']:.2f} s = {c['scan_s'] / (c['rows'] * c['D'] * 4) * 1e9:.2f} s/GB; "
           f"k-NN of {c['queries']:,} queries {c['knn_s']:.2f} s = {unit * 1e12:.2f} s per 1e12 "
           "query·reference·dimension")
+    projection(args.data)
 
 
 if __name__ == "__main__":
