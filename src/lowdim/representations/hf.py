@@ -58,6 +58,7 @@ def load_hf_model(spec: str | os.PathLike, *, device: str | None = None) -> tupl
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     folder = resolve_model_dir(spec)
     transformers = require("transformers", "hf")
+    transformers.utils.logging.disable_progress_bar()
     try:
         tok = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)

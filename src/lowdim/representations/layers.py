@@ -104,7 +104,10 @@ def _spectrum(A: np.ndarray) -> np.ndarray:
     """Singular values of the centred matrix, from the eigenvalues of its smaller Gram matrix."""
     Ac = A.astype(np.float64) - A.mean(0, dtype=np.float64)
     C = Ac.T @ Ac if Ac.shape[1] <= Ac.shape[0] else Ac @ Ac.T
-    lam = np.clip(np.linalg.eigvalsh(C)[::-1], 0.0, None)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small dense eigensolves: threads only contend
+        lam = np.clip(np.linalg.eigvalsh(C)[::-1], 0.0, None)
     return np.sqrt(lam)
 
 
