@@ -28,6 +28,7 @@ _LAZY = {
     "Neighbors": "lowdim.neighbors",
     "IDResult": "lowdim.result",
     "load_points": "lowdim.io",
+    "layer_report": "lowdim.representations.layers",
     "SubspaceModel": "lowdim.subspace",
     "find_d90": "lowdim.subspace",
 }

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from lowdim.cli import d90_cmd, demo_cmd, id_cmd
+from lowdim.cli import d90_cmd, demo_cmd, id_cmd, layers_cmd
 from lowdim.errors import LowdimError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.command("id")(id_cmd.id_command)
 app.command("demo")(demo_cmd.demo_command)
 app.command("d90")(d90_cmd.d90_command)
+app.command("layers")(layers_cmd.layers_command)
 
 
 def main(argv: list[str] | None = None) -> None:

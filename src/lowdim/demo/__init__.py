@@ -16,6 +16,7 @@ __all__ = ["SECTIONS", "DemoContext", "Section", "run_demo"]
 #: Section modules, in page order. Each defines ``TITLE`` and ``run(ctx) -> Section``.
 SECTIONS: list[str] = [
     "lowdim.demo.id_section",
+    "lowdim.demo.layers_section",
     "lowdim.demo.d90_section",
 ]
 

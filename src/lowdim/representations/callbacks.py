@@ -17,7 +17,7 @@ from typing import Any
 from lowdim.errors import LowdimError
 from lowdim.representations.layers import LayerReport, layer_report
 
-__all__ = ["HFRepresentationCallback", "RepresentationCallback"]
+__all__ = ["HFRepresentationCallback", "RepresentationCallback"]  # noqa: F822 (built on first access)
 
 
 class RepresentationCallback:

@@ -179,7 +179,10 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     """
     from lowdim.api import estimate, local_id
     from lowdim.neighbors import kneighbors
-    from lowdim.representations.dse import diffusion_spectral_entropy, diffusion_spectral_mutual_information
+    from lowdim.representations.dse import (
+        diffusion_spectral_entropy,
+        diffusion_spectral_mutual_information,
+    )
     from lowdim.representations.sharpness import label_sharpness
 
     t0 = time.perf_counter()
