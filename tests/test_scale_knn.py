@@ -14,6 +14,7 @@ import dask.array as da
 
 import lowdim
 from lowdim.errors import LowdimError
+from lowdim.estimators.registry import REGISTRY
 from lowdim.scale import connect, dask_kneighbors, open_sharded
 
 
@@ -70,6 +71,24 @@ def test_estimate_with_client_equals_single_process(client):
     assert np.array_equal(r1.scale_curve.dimension, r2.scale_curve.dimension)
     assert any("5 shards on 2 Dask workers" in n for n in r2.notes)
     assert 3.5 < r2.dimension < 4.5
+
+
+@pytest.mark.parametrize("method", [m for m in ("mle", "gride") if m in REGISTRY])
+def test_every_knn_estimator_gives_the_single_process_answer(client, method):
+    X = _data(n=2500, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r1 = lowdim.estimate(X, method=method)
+        r2 = lowdim.estimate(X, method=method, client=client, shard_rows=600)
+    assert (r2.dimension, r2.ci, r2.method) == (r1.dimension, r1.ci, r1.method)
+
+
+def test_estimator_without_neighbours_is_refused(client):
+    names = [m for m, c in REGISTRY.items() if not c.uses_neighbors]
+    if not names:
+        pytest.skip("every registered estimator uses neighbours")
+    with pytest.raises(LowdimError, match=f"method '{names[0]}' needs every point in one process"):
+        lowdim.estimate(_data(n=500), method=names[0], client=client)
 
 
 def test_local_id_with_client_equals_single_process(client):

@@ -71,6 +71,10 @@ def test_map_unordered_yields_every_spec_once_in_completion_order(client):
     assert len({r["pid"] for _, r in out}) == 2  # both worker processes did work
 
 
+def test_no_specs_yields_nothing(client):
+    assert list(DaskRunner(client).map_unordered(tasks.square, [])) == []
+
+
 def test_worker_killed_mid_run_loses_only_its_run(client, tmp_path):
     marker = tmp_path / "died"
     specs = [{"x": x, "marker": str(marker), "die": x == 3} for x in range(6)]
