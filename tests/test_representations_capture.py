@@ -38,6 +38,10 @@ def test_hooks_by_name_and_glob_give_the_layer_outputs():
         np.testing.assert_allclose(acts["2"], net(X).numpy(), rtol=1e-6)
     assert match_layers(net, "*") == ["0", "1", "2"]
     assert match_layers(net, ["[02]"]) == ["0", "2"]
+    nested = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()), torch.nn.Linear(2, 1))
+    assert match_layers(nested, "*") == ["0", "1"]  # '*' stays within one dotted level
+    assert match_layers(nested, "0.*") == ["0.0", "0.1"]
+    assert match_layers(nested, "**") == ["0", "0.0", "0.1", "1"]
 
 
 def test_token_mean_cls_pooling_respect_the_attention_mask():

@@ -152,6 +152,9 @@ class _Store:
 def match_layers(model: Any, layers: str | Sequence[str]) -> list[str]:
     """Names of the modules of ``model`` that match ``layers`` (names or fnmatch globs).
 
+    ``*`` matches within one level of the dotted module path (``"encoder.layer.*"`` gives the
+    layers, not their sub-modules); ``**`` crosses levels (``"**.attention"``).
+
     Raises
     ------
     LowdimError
@@ -163,7 +166,7 @@ def match_layers(model: Any, layers: str | Sequence[str]) -> list[str]:
         raise LowdimError("layers is empty; pass module names or glob patterns, e.g. layers='encoder.*'")
     out: list[str] = []
     for p in pats:
-        hit = [n for n in names if fnmatch.fnmatchcase(n, p)]
+        hit = [n for n in names if _glob(n, p)]
         if not hit:
             shown = ", ".join(names[:60]) + (f", … ({len(names)} in all)" if len(names) > 60 else "")
             raise LowdimError(f"layer name or pattern {p!r} matches no module of {type(model).__name__}; "
@@ -171,6 +174,13 @@ def match_layers(model: Any, layers: str | Sequence[str]) -> list[str]:
         out.extend(h for h in hit if h not in out)
     order = {n: i for i, n in enumerate(names)}
     return sorted(out, key=order.__getitem__)
+
+
+def _glob(name: str, pattern: str) -> bool:
+    """fnmatch where ``*`` stays inside one dotted level and ``**`` crosses levels."""
+    if "**" in pattern:
+        return fnmatch.fnmatchcase(name, pattern.replace("**", "*"))
+    return name.count(".") == pattern.count(".") and fnmatch.fnmatchcase(name, pattern)
 
 
 def _safe(name: str) -> str:
@@ -265,7 +275,8 @@ def capture_activations(
         Tensors, ``(x, y)`` tuples (``y`` becomes ``Activations.labels``), or dicts of keyword
         arguments (Hugging Face style; ``"labels"`` is taken out, ``"attention_mask"`` masks tokens).
     layers : str or list of str, default="*"
-        Module names or ``fnmatch`` globs over ``model.named_modules()`` (e.g. ``"encoder.layer.*"``).
+        Module names or ``fnmatch`` globs over ``model.named_modules()`` (e.g. ``"encoder.layer.*"``;
+        ``*`` stays within one dotted level, ``**`` crosses levels).
     pool : {"mean", "cls", "token", "flatten"}, default="mean"
         How a (batch, tokens, features) output becomes rows; outputs with more than 3 axes
         (convolutions) are flattened per sample.
