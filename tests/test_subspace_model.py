@@ -167,3 +167,18 @@ def test_bad_input():
         SubspaceModel(m, 5)
     with pytest.raises(LowdimError, match="nn.Module"):
         SubspaceModel("not a module", 5)
+
+
+def test_torch_compile_matches_eager():
+    net = small_net()
+    sm = SubspaceModel(net, 15, seed=0)
+    with torch.no_grad():
+        sm.z.normal_()
+    x = torch.randn(4, 6)
+    ref = sm(x)
+    ref.sum().backward()
+    g_ref = sm.z.grad.clone()
+    sm.z.grad = None
+    out = torch.compile(sm, backend="aot_eager")(x)  # traces functional_call and the custom FWHT
+    out.sum().backward()
+    assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(sm.z.grad, g_ref, atol=1e-6)

