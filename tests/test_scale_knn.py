@@ -170,3 +170,21 @@ def test_sharded_input_without_a_client_says_how(tmp_path):
     np.save(tmp_path / "s0.npy", np.zeros((10, 3)))
     with pytest.raises(LowdimError, match=r"needs a Dask client.*connect\(\)"):
         lowdim.estimate(tmp_path)
+
+
+def test_duplicates_from_row_hashes_match_find_duplicates():
+    from lowdim.neighbors import find_duplicates
+    from lowdim.scale.dask_knn import _duplicates_from_hashes, _row_hashes
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):  # tiny key space: equal first hash with a different second hash happens
+        H = rng.integers(0, 4, size=(int(rng.integers(1, 200)), 2)).astype(np.uint64)
+        for a, b in zip(find_duplicates(H), _duplicates_from_hashes(H)):
+            assert np.array_equal(a, b)
+    X = rng.normal(size=(500, 7)).astype(np.float32)  # odd row size: 28 bytes, padded to 32
+    X[10] = X[3]
+    X[11], X[12] = 0.0, -0.0  # -0.0 differs from 0.0 in its bytes, as in find_duplicates
+    h = _row_hashes(X)
+    assert (h[10] == h[3]).all() and not (h[11] == h[12]).all()
+    for a, b in zip(find_duplicates(X), _duplicates_from_hashes(h)):
+        assert np.array_equal(a, b)

@@ -127,7 +127,7 @@ def dask_kneighbors(
     rep = np.arange(n0)
     n_drop = 0
     if duplicates != "keep":
-        kept, rep = find_duplicates(np.concatenate([s[0] for s in scans]))
+        kept, rep = _duplicates_from_hashes(np.concatenate([s[0] for s in scans]))
         n_drop = n0 - len(kept)
         if n_drop and duplicates == "error":
             raise LowdimError(f"{S.source} (shape {S.shape}) has {n_drop} duplicate rows; remove them "
@@ -249,6 +249,32 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
             fut.cancel()
     dist, idx = _drop_self(best_v, best_i, q_idx)
     return dist, idx, qnorm, mode
+
+
+def _duplicates_from_hashes(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lowdim.neighbors.find_duplicates` of the rows, from their (n, 2) uint64 hashes.
+
+    Same output (``kept``: sorted first occurrences; ``representative``: position in ``kept``),
+    about twice as fast as sorting the 16-byte keys: a stable sort on the first hash, and the
+    full two-key sort only if two different rows share it.
+    """
+    n = len(H)
+    if n == 0:
+        return find_duplicates(H)
+    order = np.argsort(H[:, 0], kind="stable")
+    s = H[order]
+    if ((s[1:, 0] == s[:-1, 0]) & (s[1:, 1] != s[:-1, 1])).any():
+        order = np.lexsort((H[:, 1], H[:, 0]))
+        s = H[order]
+    new = np.ones(n, bool)
+    new[1:] = (s[1:] != s[:-1]).any(axis=1)
+    first = order[new]  # stable: the first occurrence of every distinct row
+    gid = np.empty(n, np.int64)
+    gid[order] = np.cumsum(new) - 1
+    by_first = np.argsort(first)
+    rank = np.empty(len(first), np.int64)
+    rank[by_first] = np.arange(len(first))
+    return first[by_first], rank[gid]
 
 
 def _merge(v1: np.ndarray, i1: np.ndarray, v2: np.ndarray, i2: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
