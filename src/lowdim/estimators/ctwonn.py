@@ -10,7 +10,7 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
-from lowdim.estimators.twonn import twonn_from_mu
+from lowdim.estimators.twonn import local_twonn, twonn_from_mu
 from lowdim.neighbors import Neighbors, kneighbors
 from lowdim.validation import check_choice, check_int
 
@@ -103,6 +103,12 @@ class CalibratedTwoNN(IDEstimator):
         Calibration shapes to invert.
     max_subsets : int, default=8
         Largest number of 20,000-point subsets used when N > 20,000.
+    n_neighbors : int, default=20
+        Neighbourhood size of the local (per-point) estimate.
+    local : bool, default=False
+        Also compute per-point local ID: plain TwoNN over each point's ``n_neighbors``
+        neighbourhood, exactly as ``TwoNN(local=True)`` (not calibrated: a neighbourhood is too
+        small a sample for the global calibration to apply). The global estimate is unchanged.
     confidence : float, default=0.95
     duplicates : {"drop", "error", "keep"}, default="drop"
     random_state : int, default=0
@@ -138,21 +144,29 @@ class CalibratedTwoNN(IDEstimator):
     """
 
     name = "ctwonn"
+    supports_local = True
 
-    def __init__(self, *, reference: str = "ball+sphere", max_subsets: int = 8, confidence: float = 0.95,
-                 duplicates: str = "drop", random_state: int | None = 0) -> None:
+    def __init__(self, *, reference: str = "ball+sphere", max_subsets: int = 8, n_neighbors: int = 20,
+                 local: bool = False, confidence: float = 0.95, duplicates: str = "drop",
+                 random_state: int | None = 0) -> None:
         self.reference = reference
         self.max_subsets = max_subsets
+        self.n_neighbors = n_neighbors
+        self.local = local
         self.confidence = confidence
         self.duplicates = duplicates
         self.random_state = random_state
 
     def n_neighbors_needed(self) -> int:
-        return 2
+        return max(2, self.n_neighbors) if self.local else 2
 
     def _check_params(self) -> None:
         check_choice("reference", self.reference, REFERENCES)
         check_int("max_subsets", self.max_subsets, low=1)
+        check_int("n_neighbors", self.n_neighbors, low=2)
+
+    def _local_neighbors(self, nb: Neighbors) -> np.ndarray:
+        return local_twonn(nb, self.n_neighbors)
 
     def _fit_neighbors(self, nb: Neighbors) -> None:
         if nb.n_queries < 3:
@@ -185,6 +199,6 @@ class CalibratedTwoNN(IDEstimator):
         mus = []
         for i in range(m):
             sub = np.sort(perm[i * size:(i + 1) * size])
-            d = kneighbors(nb.points[sub], 2, duplicates="keep").distances
+            d = kneighbors(np.asarray(nb.points[sub]), 2, duplicates="keep").distances
             mus.append(d[:, 1] / d[:, 0])
         return np.concatenate(mus)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
 from lowdim.estimators.corrint import CorrelationDimension
+from lowdim.estimators.ctwonn import CalibratedTwoNN
 from lowdim.estimators.gride import GRIDE
 from lowdim.estimators.mle import MLE
 from lowdim.estimators.pca import PCA
@@ -14,9 +15,10 @@ __all__ = ["AUTO", "REGISTRY", "available", "get_estimator"]
 
 #: The estimator behind method="auto": the most accurate on the 24 benchmark manifolds
 #: (benchmarks/id_accuracy.py).
-AUTO = "twonn"
+AUTO = "ctwonn"
 
 REGISTRY: dict[str, type[IDEstimator]] = {
+    "ctwonn": CalibratedTwoNN,
     "twonn": TwoNN,
     "mle": MLE,
     "gride": GRIDE,

@@ -1,0 +1,118 @@
+import warnings
+
+import numpy as np
+import pytest
+
+import lowdim
+from lowdim.datasets.manifolds import make_manifold
+from lowdim.errors import LowdimError
+from lowdim.estimators import CalibratedTwoNN
+from lowdim.estimators.ctwonn import load_calibration
+from lowdim.estimators.registry import AUTO, REGISTRY
+
+
+def _rotated(X, D, seed=0):
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((D, X.shape[1])))
+    return X @ Q.T
+
+
+def test_gaussian_20d_in_40d():
+    X = _rotated(np.random.default_rng(1).standard_normal((2500, 20)), 40)
+    est = CalibratedTwoNN().fit(X)
+    assert est.raw_dimension_ < 18.5  # plain TwoNN is biased low here ...
+    assert abs(est.dimension_ - 20) < 2.0  # ... the calibrated estimate is not
+    lo, hi = est.ci_
+    assert lo < est.dimension_ < hi and hi - lo < 6
+
+
+def test_sphere_10d_and_swiss_roll():
+    X, _ = make_manifold("sphere", 2000, dimension=10, random_state=2)
+    assert abs(CalibratedTwoNN().fit(X).dimension_ - 10) < 1.0
+    X, _ = make_manifold("swiss_roll", 2000, random_state=3)
+    assert abs(CalibratedTwoNN().fit(X).dimension_ - 2) < 0.2
+
+
+def test_rank_one_data_is_one_dimensional():
+    rng = np.random.default_rng(4)
+    X = np.outer(rng.uniform(-1, 1, 1000), rng.standard_normal(30))
+    assert abs(CalibratedTwoNN().fit(X).dimension_ - 1) < 0.15
+
+
+def test_high_dimension_cube_is_not_underestimated():
+    X = np.random.default_rng(5).uniform(size=(2500, 50))
+    est = CalibratedTwoNN().fit(X)
+    assert est.raw_dimension_ < 35
+    assert 42 < est.dimension_ < 58
+
+
+def test_calibration_inversion_is_monotone_and_round_trips():
+    cal = load_calibration()
+    v = np.linspace(0.2, 120, 600)
+    for shape in cal.shapes:
+        for n in (10, 20, 333, 2500, 20000, 10**6):
+            d = cal.invert(v, shape, n)
+            assert np.all(np.diff(d) > 0), (shape, n)
+        for n in cal.n_grid:  # at grid sizes the curve maps d -> TwoNN value -> d
+            y = cal.curve(shape, n)
+            np.testing.assert_allclose(cal.invert(y, shape, n), cal.d_grid, rtol=1e-6, atol=1e-6)
+    # the bias grows with d and shrinks with N
+    ball = cal.mean[cal.shapes.index("ball")]
+    assert np.all(ball[:, -1] / cal.d_grid[-1] < ball[:, 4] / cal.d_grid[4])
+    assert ball[-1, -1] > ball[0, -1]
+
+
+def test_neighbors_reuse_gives_the_same_answer():
+    X, _ = make_manifold("ball", 1500, dimension=8, random_state=6)
+    nb = lowdim.kneighbors(X, 5)
+    assert CalibratedTwoNN().fit(nb).dimension_ == CalibratedTwoNN().fit(X).dimension_
+
+
+def test_large_n_uses_pooled_subsets():
+    X = np.random.default_rng(7).uniform(size=(20_500, 3))
+    est = CalibratedTwoNN().fit(X)
+    assert abs(est.dimension_ - 3) < 0.15 and est.calibration_n_ == 20_000
+    assert any("subsets" in n for n in est.notes_)
+
+
+def test_small_n_notes_the_extrapolation():
+    X = np.random.default_rng(8).standard_normal((12, 2))
+    est = CalibratedTwoNN().fit(X)
+    assert np.isfinite(est.dimension_) and any("below the calibrated range" in n for n in est.notes_)
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"reference": "cube"}, "reference"),
+    ({"max_subsets": 0}, "max_subsets"),
+    ({"max_subsets": 2.5}, "max_subsets"),
+    ({"confidence": 1.5}, "confidence"),
+])
+def test_bad_parameters(params, match):
+    X = np.random.default_rng(9).standard_normal((100, 3))
+    with pytest.raises(LowdimError, match=match):
+        CalibratedTwoNN(**params).fit(X)
+
+
+def test_too_few_points_and_missing_table(tmp_path):
+    with pytest.raises(LowdimError, match="n_neighbors=2"):
+        CalibratedTwoNN().fit(np.zeros((2, 3)) + np.arange(2)[:, None])
+    with pytest.raises(LowdimError, match="make_calibration"):
+        load_calibration(str(tmp_path / "nothing.npz"))
+
+
+def test_auto_reports_the_chosen_method():
+    assert AUTO in REGISTRY
+    X = _rotated(np.random.default_rng(10).standard_normal((1500, 6)), 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = lowdim.estimate(X)
+    assert r.method == AUTO
+    assert any(f"chose {AUTO!r}" in n for n in r.notes)
+    assert abs(r.dimension - 6) < 0.6 and r.ci[0] < r.dimension < r.ci[1]
+
+
+def test_local_ids_leave_the_global_estimate_alone():
+    X, _ = make_manifold("swiss_roll", 1500, random_state=11)
+    est = CalibratedTwoNN(local=True, n_neighbors=15).fit(X)
+    assert est.local_dimensions_.shape == (1500,)
+    assert abs(np.median(est.local_dimensions_) - 2) < 0.3
+    assert est.dimension_ == CalibratedTwoNN().fit(X).dimension_
