@@ -182,3 +182,17 @@ def test_bad_input():
         find_d90("mine", model_fn=model_fn)
     with pytest.raises(LowdimError, match="map_unordered"):
         find_d90(TASK, runner=object())
+
+
+def test_dask_client_gives_the_serial_answer(tmp_path):
+    pytest.importorskip("distributed")
+    from lowdim.scale.client import connect
+
+    kw = {"task_options": {"epochs": 3}, "seeds": 2, "d_min": 128, "d_max": 256, "max_bisect": 0,
+          "baseline": 0.97}
+    serial = find_d90("digits_mlp", **kw)
+    with connect(workers=2) as client:
+        dist = find_d90("digits_mlp", client=client, results=tmp_path / "runs.jsonl", **kw)
+    assert dist.per_d == serial.per_d and dist.d90 == serial.d90
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 4  # the coordinator wrote every run once
