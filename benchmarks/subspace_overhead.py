@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -97,9 +95,17 @@ def build(variant: str, D: float, d: int, device: str, max_dense_bytes: int):
     return sm, sm.n_params_
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def rss_bytes(field: str = "VmRSS") -> int:
+    """Current (VmRSS) or peak (VmHWM) resident memory of this process, in bytes.
+
+    VmHWM belongs to the address space, so unlike ``ru_maxrss`` it is not inherited from the
+    parent across fork/exec, and writing "5" to /proc/self/clear_refs resets it.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def memory_child(variant: str, D: float, d: int, device: str, batch: int, max_dense_bytes: int) -> None:
@@ -112,6 +118,8 @@ def memory_child(variant: str, D: float, d: int, device: str, batch: int, max_de
     else:
         torch.zeros(1)
         start = rss_bytes()
+        with open("/proc/self/clear_refs", "w") as fh:  # reset the peak to the current RSS
+            fh.write("5")
     model, _ = build(variant, D, d, device, max_dense_bytes)
     step = make_step(model, device, batch)
     for _ in range(3):
@@ -120,7 +128,7 @@ def memory_child(variant: str, D: float, d: int, device: str, batch: int, max_de
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() - start
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start
+        peak = rss_bytes("VmHWM") - start
     print(json.dumps({"peak": peak}))
 
 
