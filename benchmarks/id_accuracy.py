@@ -64,10 +64,10 @@ def _data(source: str, n: int, seed: int, skdim: object | None) -> dict[str, tup
 
 
 def _mpe(est: list[float | None], true: list[int], mask: list[bool]) -> float | None:
-    vals = [100 * abs(e - t) / t for e, t, m in zip(est, true, mask, strict=True) if m]
-    if any(v is None or not np.isfinite(v) for v in vals):
+    picked = [(e, t) for e, t, m in zip(est, true, mask, strict=True) if m]
+    if any(e is None or not np.isfinite(e) for e, _ in picked):
         return None
-    return float(np.mean(vals))
+    return float(np.mean([100 * abs(e - t) / t for e, t in picked]))
 
 
 def main() -> None:

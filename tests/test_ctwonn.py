@@ -116,3 +116,14 @@ def test_local_ids_leave_the_global_estimate_alone():
     assert est.local_dimensions_.shape == (1500,)
     assert abs(np.median(est.local_dimensions_) - 2) < 0.3
     assert est.dimension_ == CalibratedTwoNN().fit(X).dimension_
+
+
+def test_reference_curves_and_interval_envelope():
+    X = np.random.default_rng(12).uniform(size=(2000, 25))
+    fits = {r: CalibratedTwoNN(reference=r).fit(X) for r in ("ball", "sphere", "ball+sphere")}
+    by = fits["ball"].dimension_by_reference_
+    assert fits["ball"].dimension_ == by["ball"] and fits["sphere"].dimension_ == by["sphere"]
+    assert fits["ball+sphere"].dimension_ == pytest.approx((by["ball"] + by["sphere"]) / 2)
+    lo, hi = fits["ball"].ci_
+    assert all(f.ci_ == (lo, hi) for f in fits.values())
+    assert lo < min(by.values()) <= max(by.values()) < hi
