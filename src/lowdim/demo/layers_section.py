@@ -91,7 +91,7 @@ def run(ctx: DemoContext) -> Section:
     fig, ax = new_figure()
     for shuffled in (False, True):
         res = train_digits_mlp(shuffle_labels=shuffled, epochs=100 if shuffled else 30,
-                               every=20 if shuffled else 5, seed=ctx.seed)
+                               every=20 if shuffled else 5, seed=ctx.seed, dse=not shuffled)
         label = "shuffled labels" if shuffled else "true labels"
         steps = [r.step for r in res["history"]]
         ids = [r.dimension for r in res["history"]]

@@ -53,18 +53,25 @@ def plot_over_training(history: Sequence[Any], path: str | os.PathLike, *, layer
     if not rows:
         raise LowdimError("no recordings with a step to plot; record with RepresentationCallback")
     names = list(dict.fromkeys(r.name for r in rows)) if layers is None else list(layers)
-    panels = 2 + int(bool(extra))
+    has_dse = any(r.dse is not None for r in rows)
+    panels = 1 + int(has_dse) + int(bool(extra))
     fig, axes = new_figure(panels)
+    axes = list(np.atleast_1d(axes))
+    if not has_dse:  # keep the panel order: local ID, [DSE], [extra]
+        axes.insert(1, None)
     for name in names:
         rs = sorted((r for r in rows if r.name == name), key=lambda r: r.step)
         steps = [r.step for r in rs]
         axes[0].plot(steps, [r.local_mean for r in rs], "o-", ms=3, label=name)
-        axes[1].plot(steps, [np.nan if r.dse is None else r.dse for r in rs], "o-", ms=3, label=name)
+        if has_dse:
+            axes[1].plot(steps, [np.nan if r.dse is None else r.dse for r in rs], "o-", ms=3, label=name)
     axes[0].set_ylabel("mean local ID")
-    axes[1].set_ylabel("DSE (bits)")
+    if has_dse:
+        axes[1].set_ylabel("DSE (bits)")
     for ax in axes[:2]:
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
+        if ax is not None:
+            ax.set_xlabel("step")
+            ax.legend(fontsize=7)
     if extra:
         for label, pts in extra.items():
             s, v = zip(*pts) if pts else ((), ())
