@@ -82,6 +82,10 @@ def test_streaming_to_shards_above_the_memory_limit(tmp_path):
     assert streamed.n_rows("0") == 2000
     rep = measure_layer(streamed.source("0"), name="0", dse=False)  # a shard folder is accepted
     assert rep.n_samples == 2000 and 5.5 < rep.dimension < 6.5  # a linear map of 6-D Gaussian input
+    y = np.arange(2000) % 2
+    part = measure_layer(streamed.source("0"), name="0", max_samples=500, labels=y, dse=False)
+    assert part.n_samples == 500 and any("read from shards" in n for n in part.notes)
+    assert part.label_sharpness is not None
     auto = capture_activations(net, batches, layers="0", memory_limit_mb=0.01)
     folder = auto.work_dir
     assert folder is not None and folder.exists()

@@ -25,7 +25,7 @@ import numpy as np
 from lowdim.errors import LowdimError, require
 from lowdim.validation import check_choice
 
-__all__ = ["Activations", "capture_activations", "capture_hidden_states", "match_layers"]
+__all__ = ["Activations", "capture_activations", "capture_hidden_states", "match_layers", "read_shard_rows"]
 
 POOLS = ("mean", "cls", "token", "flatten")
 
@@ -62,6 +62,15 @@ class Activations:
             return np.concatenate([np.load(p) for p in parts])
         raise LowdimError(f"no captured layer {name!r}; captured: {', '.join(self.names)}")
 
+    def sample(self, name: str, m: int, *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A seeded subsample of at most ``m`` rows and their row numbers, reading shards by memory map."""
+        if name in self._arrays:
+            A = self._arrays[name]
+            idx = np.arange(len(A)) if len(A) <= m else np.sort(
+                np.random.default_rng(random_state).choice(len(A), size=m, replace=False))
+            return A[idx], idx
+        return read_shard_rows(self._folders[name], m, random_state=random_state)
+
     def source(self, name: str) -> np.ndarray | Path:
         """The array, or the folder of ``.npy`` shards when the layer was streamed to disk."""
         return self._folders.get(name) or self[name]
@@ -83,6 +92,31 @@ class Activations:
         """Remove the work folder when this object created it."""
         if self._owns_dir and self.work_dir is not None and self.work_dir.exists():
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def read_shard_rows(folder: str | Path, m: int | None, *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a folder of ``part-*.npy`` shards: a seeded subsample of ``m`` (None: all) and their numbers.
+
+    Only the chosen rows are read (memory-mapped shards), so a streamed layer of any size is
+    measured in O(m) memory.
+    """
+    parts = sorted(Path(folder).glob("part-*.npy"))
+    if not parts:
+        raise LowdimError(f"folder {str(folder)!r} holds no part-*.npy shards")
+    maps = [np.load(p, mmap_mode="r") for p in parts]
+    sizes = np.array([len(a) for a in maps])
+    n = int(sizes.sum())
+    if m is None or n <= m:
+        idx = np.arange(n)
+    else:
+        idx = np.sort(np.random.default_rng(random_state).choice(n, size=m, replace=False))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    out = []
+    for i, a in enumerate(maps):
+        sel = idx[(idx >= starts[i]) & (idx < starts[i + 1])] - starts[i]
+        if len(sel):
+            out.append(np.asarray(a[sel]))
+    return np.concatenate(out), idx
 
 
 class _Store:

@@ -188,10 +188,20 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     t0 = time.perf_counter()
     n_neighbors = check_int("n_neighbors", n_neighbors, low=2)
     max_samples = check_int("max_samples", max_samples, low=n_neighbors + 2)
-    if not isinstance(X, np.ndarray) and hasattr(X, "is_dir"):
-        from lowdim.representations.capture import Activations
+    y_all = None
+    if labels is not None:
+        y_all = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
+    n_total = None
+    if not isinstance(X, np.ndarray) and hasattr(X, "is_dir"):  # a folder of streamed shards
+        from lowdim.representations.capture import read_shard_rows
 
-        X = Activations(names=[name], pool="", _folders={name: X})[name]
+        n_total = sum(int(np.load(p, mmap_mode="r").shape[0]) for p in sorted(X.glob("part-*.npy")))
+        X, rows = read_shard_rows(X, max_samples, random_state=random_state)
+        if y_all is not None:
+            if len(y_all) != n_total:
+                raise LowdimError(f"labels have {len(y_all)} entries but layer {name!r} has {n_total} samples; "
+                                  "give one label per row")
+            y_all = y_all[rows]
     raw = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X)
     if raw.ndim == 2 and raw.size and not np.isfinite(raw).all():
         bad = np.argwhere(~np.isfinite(raw))[0]
@@ -203,9 +213,8 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
                       why=f"n_neighbors={n_neighbors}")
     except LowdimError as exc:
         raise LowdimError(str(exc)) from None
-    y = None
-    if labels is not None:
-        y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
+    y = y_all
+    if y is not None:
         if len(y) != len(A):
             raise LowdimError(f"labels have {len(y)} entries but layer {name!r} has {len(A)} samples "
                               f"(shape {A.shape}); give one label per row")
@@ -215,6 +224,8 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
         A = A[idx]
         y = y[idx] if y is not None else None
         notes.append(f"subsampled {max_samples} of {len(raw)} rows")
+    elif n_total is not None and n_total > len(A):
+        notes.append(f"subsampled {len(A)} of {n_total} rows (read from shards)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         nb = kneighbors(A, n_neighbors, random_state=random_state)
