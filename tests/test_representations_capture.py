@@ -56,6 +56,11 @@ def test_token_mean_cls_pooling_respect_the_attention_mask():
     np.testing.assert_allclose(mean, [E[[1, 2, 3]].mean(0), E[[4, 5]].mean(0)], rtol=1e-5)
     cls = capture_activations(m, [batch], layers="emb", pool="cls")["emb"]
     np.testing.assert_allclose(cls, E[[1, 4]], rtol=1e-6)
+    labelled = capture_activations(m, [{**batch, "labels": torch.tensor([7, 9])}], layers="emb", pool="token")
+    np.testing.assert_array_equal(labelled.labels, [7, 7, 7, 9, 9])  # one label per real token
+    no_mask = capture_activations(m, [(ids, torch.tensor([7, 9]))], layers="emb", pool="token")
+    assert no_mask["emb"].shape == (8, 4)
+    np.testing.assert_array_equal(no_mask.labels, [7] * 4 + [9] * 4)
 
 
 def test_subsample_is_seeded_and_independent_of_batch_size():

@@ -266,6 +266,19 @@ def _split_batch(batch: Any) -> tuple[Any, Any, Any]:
     return batch, None, None
 
 
+def _n_samples(x: Any, mask: Any, n_rows: int) -> int:
+    """Samples in the batch: the mask's or the input's first axis, else the rows captured."""
+    if mask is not None:
+        return int(mask.shape[0])
+    if hasattr(x, "shape") and len(x.shape):
+        return int(x.shape[0])
+    if isinstance(x, dict):
+        first = next((v for v in x.values() if hasattr(v, "shape") and len(v.shape)), None)
+        if first is not None:
+            return int(first.shape[0])
+    return n_rows
+
+
 def _shape(x: Any) -> Any:
     if isinstance(x, dict):
         return {k: tuple(v.shape) for k, v in x.items() if hasattr(v, "shape")}
@@ -437,7 +450,7 @@ def _run(model: Any, loader: Iterable[Any], names: list[str], pool: str, max_sam
                     except Exception as exc:
                         raise LowdimError(f"model {type(model).__name__} failed on batch {bi} of {len(batch)} "
                                           f"texts: {type(exc).__name__}: {exc}") from exc
-                    y = None
+                    x, y = batch, None
                 else:
                     x, y, mask = _split_batch(batch)
                     shape = _shape(x)
@@ -454,10 +467,11 @@ def _run(model: Any, loader: Iterable[Any], names: list[str], pool: str, max_sam
                     A = _pool(state["out"][name], pool, mask, name)
                     yb = None
                     if y is not None:
-                        n_samp = int(mask.shape[0]) if mask is not None else None
-                        yl = _labels_np(y, n_samp if n_samp is not None else len(A))
-                        if pool == "token" and mask is not None:
-                            yl = np.repeat(yl, mask.sum(1).cpu().numpy())
+                        n_samp = _n_samples(x, mask, len(A))
+                        yl = _labels_np(y, n_samp)
+                        if len(A) != n_samp:  # one row per token: repeat each sample's label
+                            reps = mask.sum(1).cpu().numpy() if mask is not None else len(A) // n_samp
+                            yl = np.repeat(yl, reps)
                         yb = yl
                         labels_seen = True
                     if name not in stores:
