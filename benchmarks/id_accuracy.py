@@ -41,7 +41,7 @@ def _ours(method: str) -> Callable[[np.ndarray], float]:
     return lambda X: lowdim.estimate(X, method=method).dimension
 
 
-def _peers(skdim: object | None, with_danco: bool) -> dict[str, Callable[[np.ndarray], float] | None]:
+def _peers(skdim: object | None, with_danco: bool, danco_timeout: float) -> dict[str, Callable[[np.ndarray], float] | None]:
     names = ["skdim_twonn", "skdim_mle", *(["skdim_danco"] if with_danco else [])]
     if skdim is None:
         return dict.fromkeys(names)
@@ -50,8 +50,35 @@ def _peers(skdim: object | None, with_danco: bool) -> dict[str, Callable[[np.nda
         "skdim_mle": lambda X: skdim.id.MLE().fit(X).dimension_,
     }
     if with_danco:
-        peers["skdim_danco"] = lambda X: skdim.id.DANCo(random_state=0).fit(X).dimension_
+        peers["skdim_danco"] = lambda X: _timed_out_nan(_danco, X, danco_timeout)
     return peers
+
+
+def _danco(X: np.ndarray) -> float:
+    import skdim
+
+    return float(skdim.id.DANCo(random_state=0).fit(X).dimension_)
+
+
+def _run_child(fn: Callable[[np.ndarray], float], X: np.ndarray, q: object) -> None:
+    warnings.simplefilter("ignore")
+    q.put(fn(X))
+
+
+def _timed_out_nan(fn: Callable[[np.ndarray], float], X: np.ndarray, seconds: float) -> float:
+    """``fn(X)`` in a child process; NaN (printed as t/o) when it runs past ``seconds``."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_run_child, args=(fn, X, q))
+    p.start()
+    p.join(seconds)
+    if p.is_alive():
+        p.terminate()
+        p.join()
+        return float("nan")
+    return float(q.get()) if not q.empty() else float("nan")
 
 
 def _data(source: str, n: int, seed: int, skdim: object | None) -> dict[str, tuple[np.ndarray, int]]:
@@ -65,7 +92,10 @@ def _data(source: str, n: int, seed: int, skdim: object | None) -> dict[str, tup
 
 def _mpe(est: list[float | None], true: list[int], mask: list[bool]) -> float | None:
     picked = [(e, t) for e, t, m in zip(est, true, mask, strict=True) if m]
-    if any(e is None or not np.isfinite(e) for e, _ in picked):
+    if any(e is None for e, _ in picked):
+        return None
+    picked = [(e, t) for e, t in picked if np.isfinite(e)]  # peers that failed / timed out
+    if not picked:
         return None
     return float(np.mean([100 * abs(e - t) / t for e, t in picked]))
 
@@ -77,13 +107,15 @@ def main() -> None:
     ap.add_argument("--data", choices=("lowdim", "skdim"), default="lowdim",
                     help="generator: lowdim.datasets.benchmark (default) or skdim's BenchmarkManifolds")
     ap.add_argument("--with-danco", action="store_true", help="also run skdim DANCo (minutes)")
+    ap.add_argument("--danco-timeout", type=float, default=120.0,
+                    help="seconds per manifold for DANCo before it counts as timed out (default 120)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
 
     skdim = _skdim()
     ours = {f"auto({AUTO})": _ours("auto")}
     ours.update({m: _ours(m) for m in ("twonn", "mle", "gride") if m in REGISTRY and m != AUTO})
-    peers = _peers(skdim, args.with_danco)
+    peers = _peers(skdim, args.with_danco, args.danco_timeout)
     cols = [*ours, *peers]
     data = _data(args.data, args.n, args.seed, skdim)
 
@@ -114,7 +146,7 @@ def main() -> None:
             if c == "skdim_twonn":
                 peer_secs.append(dt)
             rows[c].append(v)
-            line += f"{v:{w}.2f}"
+            line += f"{v:{w}.2f}" if np.isfinite(v) else f"{'t/o' if c == 'skdim_danco' else 'nan':>{w}s}"
         line += f"{secs[-1]:9.2f}" + (f"{peer_secs[-1]:12.2f}" if peer_secs else f"{'n/a':>12s}")
         print(line, flush=True)
 
@@ -133,6 +165,10 @@ def main() -> None:
     for label, mp, ref in (("MPE / skdim TwoNN (all)", mpe_all, ref_all),
                            ("MPE / skdim TwoNN (ID>10)", mpe_high, ref_high)):
         print(f"{label:28s}" + "".join(fmt(mp[c] / ref if ref and mp[c] is not None else None) for c in cols))
+    missing = {c: sum(1 for v in rows[c] if v is not None and not np.isfinite(v)) for c in cols}
+    for c, m in missing.items():
+        if m:
+            print(f"  note: {c} has no value on {m} manifolds (failed or timed out); its MPE is over the rest")
     print(f"{'mean seconds (auto)':28s}{np.mean(secs):{w}.3f}   max {np.max(secs):.3f}"
           + (f"   skdim TwoNN mean {np.mean(peer_secs):.3f}" if peer_secs else ""))
 
