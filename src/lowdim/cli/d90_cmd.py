@@ -23,13 +23,15 @@ def d90_command(
     lr: Annotated[list[float] | None, typer.Option("--lr", help="Subspace learning rate(s) to try per run (repeat)")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch budget per run (early stopping inside)")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
-    data: Annotated[Path | None, typer.Option("--data", help="Folder of the MNIST IDX files (mnist_* tasks)")] = None,
+    random_init: Annotated[bool, typer.Option("--random-init", help="minilm_scifact: start from a random "
+                                              "initialisation instead of the pretrained weights")] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Data folder: MNIST IDX files (mnist_*) or BEIR SciFact (minilm_scifact)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for runs.jsonl, d90.json and d90.png")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/runs.jsonl (same settings)")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON only")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Save metric vs d (.png/.svg/.pdf)")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (needs lowdim[dask])")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Local Dask cluster of N workers (needs lowdim[dask])")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (needs the dask extra: pip install 'lowdim\\[dask]')")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local Dask cluster of N workers (needs the dask extra)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table")] = False,
 ) -> None:
     """Find d90: the smallest random-subspace dimension whose training reaches the threshold."""
@@ -45,6 +47,10 @@ def d90_command(
         options["epochs"] = epochs
     if data is not None:
         options["data_dir"] = str(data)
+    if random_init:
+        if task != "minilm_scifact":
+            raise LowdimError(f"--random-init applies to the pretrained task minilm_scifact, not {task!r}")
+        options["pretrained"] = False
     client = None
     if scheduler is not None or workers is not None:
         from lowdim.scale.client import connect
