@@ -85,6 +85,7 @@ def test_small_n_notes_the_extrapolation():
     ({"max_subsets": 0}, "max_subsets"),
     ({"max_subsets": 2.5}, "max_subsets"),
     ({"confidence": 1.5}, "confidence"),
+    ({"decimation": "yes"}, "decimation"),
 ])
 def test_bad_parameters(params, match):
     X = np.random.default_rng(9).standard_normal((100, 3))
@@ -127,3 +128,15 @@ def test_reference_curves_and_interval_envelope():
     lo, hi = fits["ball"].ci_
     assert all(f.ci_ == (lo, hi) for f in fits.values())
     assert lo < min(by.values()) <= max(by.values()) < hi
+
+
+def test_decimation_curve_is_flat_on_a_calibration_shape():
+    X, _ = make_manifold("ball", 2500, dimension=12, random_state=13)
+    est = CalibratedTwoNN().fit(X)
+    c = est.scale_curve_
+    assert list(est.decimation_sizes_[:3]) == [2500, 1250, 625]
+    assert c.dimension[0] == est.dimension_
+    big = est.decimation_sizes_ >= 150
+    assert np.all(np.abs(c.dimension[big] - 12) < 1.5), c.dimension
+    assert np.all(c.ci_low <= c.dimension) and np.all(c.dimension <= c.ci_high)
+    assert CalibratedTwoNN(decimation=False).fit(X).scale_curve_ is None
