@@ -110,3 +110,13 @@ def test_layer_report_known_ids_and_json_round_trip():
     assert LayerReport.from_dict(d) == reps[1]
     inf_rep = LayerReport.from_dict({**d, "label_sharpness": float("inf")})
     assert inf_rep.to_dict()["label_sharpness"] is None  # JSON has no inf
+
+
+def test_mle_local_and_global_methods_share_the_graph():
+    from lowdim.representations.layers import measure_layer
+
+    r = measure_layer(_cube(3, n=1500), method="mle", local_method="mle", dse=False)
+    assert r.method == "mle" and r.local_method == "mle"
+    assert abs(r.dimension - 3) < 0.4 and abs(r.local_mean - 3) < 0.5
+    with pytest.raises(LowdimError, match="unknown local_method|choose one of"):
+        measure_layer(_cube(3, n=200), local_method="pca", dse=False)
