@@ -36,7 +36,7 @@ def test_gradient_matches_explicit_dense_P(projection):
     loss = torch.nn.functional.cross_entropy(sm(x), y)
     loss.backward()
     # reference: the same loss as a function of θ, with θ = θ0 + P z built by hand
-    theta = (sm.theta0 + P @ sm.z.detach()).requires_grad_()
+    theta = (sm.theta0[:D] + P @ sm.z.detach()).requires_grad_()
     chunks, off = {}, 0
     for (name, p) in net.named_parameters():
         chunks[name] = theta[off:off + p.numel()].view_as(p)
@@ -65,7 +65,7 @@ def test_said_gradient_scale_and_small_tensors_see_all_of_z():
     lam = sm.lam.detach().clone().requires_grad_()
     sizes = [p.numel() for p in net.parameters()]
     delta = (P @ z) * torch.repeat_interleave(lam, torch.tensor(sizes))
-    theta = sm.theta0 + delta
+    theta = sm.theta0[: sm.n_params_] + delta
     chunks, off = {}, 0
     for (name, p), n in zip(net.named_parameters(), sizes):
         chunks[name] = theta[off:off + n].view_as(p)

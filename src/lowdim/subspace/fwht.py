@@ -24,7 +24,7 @@ from lowdim.errors import require
 
 torch = require("torch", "torch")
 
-__all__ = ["fwht", "hadamard_factors"]
+__all__ = ["fwht", "fwht_add", "hadamard_factors"]
 
 _MAX_FACTOR = 64
 _CACHE: dict[tuple[int, Any, Any], Any] = {}
@@ -52,23 +52,25 @@ def _hadamard(f: int, dtype: Any, device: Any) -> Any:
     return H
 
 
-def _fwht_raw(x: Any) -> Any:
-    """Unnormalised FWHT along the last axis (any leading batch shape)."""
+def _fwht_raw(x: Any, add: Any = None) -> Any:
+    """Unnormalised FWHT along the last axis (any leading batch shape); ``+ add`` fused if given.
+
+    ``add`` (same number of elements as ``x``) is added inside the last GEMM (``addmm`` with
+    ``beta=1``), which saves one pass over memory when the transform feeds a sum.
+    """
     n = x.shape[-1]
     factors = hadamard_factors(n)
     batch = x.shape[:-1]
     y = x.reshape(-1, n)
-    if len(factors) == 1:
-        return (y @ _hadamard(n, x.dtype, x.device)).reshape(*batch, n)
     rows = y.shape[0]
-    left = rows
-    right = n
+    left, right = rows, n
     for f in factors:
         right //= f
         H = _hadamard(f, x.dtype, x.device)
         if right == 1:  # last axis: one GEMM with H on the right
-            y = (y.reshape(-1, f) @ H).reshape(rows, n)
-        else:  # middle axis: H @ (left, f, right)
+            y2 = y.reshape(-1, f)
+            y = (torch.addmm(add.reshape(-1, f), y2, H) if add is not None else y2 @ H).reshape(rows, n)
+        else:  # middle axis: H @ (left, f, right), a batched GEMM
             y = torch.matmul(H, y.reshape(left, f, right)).reshape(rows, n)
         left *= f
     return y.reshape(*batch, n)
@@ -76,12 +78,19 @@ def _fwht_raw(x: Any) -> Any:
 
 class _FWHT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Any) -> Any:
-        return _fwht_raw(x)
+    def forward(ctx: Any, x: Any, add: Any) -> Any:
+        ctx.add_grad = add is not None and add.requires_grad
+        return _fwht_raw(x, add)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        return _fwht_raw(g.contiguous())
+        g = g.contiguous()
+        return _fwht_raw(g), (g if ctx.add_grad else None)
+
+
+def fwht_add(x: Any, add: Any) -> Any:
+    """``fwht(x) + add`` with the addition fused into the transform's last GEMM."""
+    return _FWHT.apply(x, add)
 
 
 def fwht(x: Any) -> Any:
@@ -104,4 +113,4 @@ def fwht(x: Any) -> Any:
     >>> fwht(torch.tensor([1.0, 0.0, 0.0, 0.0])).tolist()
     [1.0, 1.0, 1.0, 1.0]
     """
-    return _FWHT.apply(x)
+    return _FWHT.apply(x, None)

@@ -78,8 +78,9 @@ class SubspaceModel(torch.nn.Module):
         The trained coordinates, initialised to zero (so the model starts exactly at θ₀).
     lam : torch.nn.Parameter of shape (n_tensors,) or None
         SAID scales.
-    theta0 : buffer of shape (D,)
-        θ₀, flattened.
+    theta0 : buffer of shape (padded_length,)
+        θ₀, flattened, followed by zeros up to the projection's output length (Fastfood pads D
+        to a multiple of its block size; keeping θ₀ that long avoids a copy per step).
     n_params_ : int
         D.
     compression_ratio_ : float
@@ -121,9 +122,16 @@ class SubspaceModel(torch.nn.Module):
         self._dtypes = [p.dtype for _, p in params]
         self._sizes = [p.numel() for _, p in params]
         flat_dtype = torch.float64 if all(p.dtype == torch.float64 for _, p in params) else torch.float32
+        d_z = d - n_tensors if said else d
+        self.d_z = d_z
+        self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes)
+        self.projection.to(flat_dtype)
+        L = self.projection.padded_length  # θ₀ is zero-padded to the projection's output length
         with torch.no_grad():
-            theta0 = torch.cat([p.detach().reshape(-1).to(flat_dtype) for _, p in params])
+            theta0 = torch.zeros(L, dtype=flat_dtype)
+            torch.cat([p.detach().reshape(-1).to(flat_dtype) for _, p in params], out=theta0[:D])
         self.register_buffer("theta0", theta0)
+        self._split = [*self._sizes, L - D] if L > D else list(self._sizes)
         # frozen parameters and buffers of the module become our buffers, so they move with .to()
         self._extra: list[tuple[str, str]] = []
         trainable = set(self._names)
@@ -134,15 +142,12 @@ class SubspaceModel(torch.nn.Module):
             key = "m__" + name.replace(".", "__")
             self.register_buffer(key, t.detach(), persistent=name in persistent or not _is_buffer(module, name))
             self._extra.append((name, key))
-        d_z = d - n_tensors if said else d
-        self.d_z = d_z
-        self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes)
-        self.projection.to(flat_dtype)
         self.z = torch.nn.Parameter(torch.zeros(d_z, dtype=flat_dtype))
         self.lam = torch.nn.Parameter(torch.ones(n_tensors, dtype=flat_dtype)) if said else None
         if said:
-            self.register_buffer("_tensor_index", torch.repeat_interleave(
-                torch.arange(n_tensors), torch.tensor(self._sizes)), persistent=False)
+            index = torch.zeros(L, dtype=torch.long)  # entries past D: any λ (their gradient is 0)
+            index[:D] = torch.repeat_interleave(torch.arange(n_tensors), torch.tensor(self._sizes))
+            self.register_buffer("_tensor_index", index, persistent=False)
 
     # -------------------------------------------------------------------------------- plumbing
     @property
@@ -159,21 +164,22 @@ class SubspaceModel(torch.nn.Module):
         return (f"module={type(self._module).__name__}, D={self.n_params_}, d={self.d}, "
                 f"projection={self.projection_kind!r}, said={self.said}, seed={self.seed}")
 
+    def _theta_padded(self) -> Any:
+        if self.said:
+            return self.theta0 + self.projection.forward_padded(self.z) * self.lam[self._tensor_index]
+        return self.projection.forward_padded(self.z, add=self.theta0)
+
     def flat_theta(self) -> Any:
         """θ = θ₀ + P z (or θ₀ + λ ⊙ P z with SAID) as one flat tensor of length D."""
-        delta = self.projection(self.z)
-        if self.said:
-            delta = delta * self.lam[self._tensor_index]
-        return self.theta0 + delta
+        return self._theta_padded()[: self.n_params_]
 
     def parameters_dict(self) -> dict[str, Any]:
-        """Name → tensor of the current weights (views into :meth:`flat_theta`)."""
-        theta = self.flat_theta()
-        out, off = {}, 0
-        for name, shape, size, dt in zip(self._names, self._shapes, self._sizes, self._dtypes):
-            t = theta[off:off + size].view(shape)
+        """Name → tensor of the current weights (views of one flat θ, computed once per call)."""
+        chunks = torch.split(self._theta_padded(), self._split)  # backward: a single concatenation
+        out = {}
+        for name, shape, dt, t in zip(self._names, self._shapes, self._dtypes, chunks):
+            t = t.view(shape)
             out[name] = t if t.dtype == dt else t.to(dt)
-            off += size
         for name, key in self._extra:
             out[name] = getattr(self, key)
         return out
@@ -194,7 +200,8 @@ class SubspaceModel(torch.nn.Module):
 
     def theta0_digest(self) -> str:
         """SHA-256 of θ₀ (float32 bytes): identifies the starting point in exports."""
-        return hashlib.sha256(self.theta0.detach().float().cpu().numpy().tobytes()).hexdigest()
+        theta0 = self.theta0[: self.n_params_].detach().float().cpu()
+        return hashlib.sha256(theta0.numpy().tobytes()).hexdigest()
 
     def spec(self) -> dict[str, Any]:
         """Everything that defines P and θ's layout (saved with exports)."""

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lowdim.errors import LowdimError, require
-from lowdim.subspace.fwht import fwht
+from lowdim.subspace.fwht import fwht, fwht_add
 
 torch = require("torch", "torch")
 
@@ -44,6 +44,18 @@ class _Projection(torch.nn.Module):
     def __init__(self, D: int, d: int, seed: int) -> None:
         super().__init__()
         self.D, self.d, self.seed = int(D), int(d), int(seed)
+        self.padded_length = self.D
+
+    def forward(self, z: Any) -> Any:
+        return self.forward_padded(z)[: self.D]
+
+    def forward_padded(self, z: Any, add: Any = None) -> Any:
+        """``P z (+ add)`` as a vector of length ``padded_length`` ≥ D (entries past D are junk).
+
+        Callers that slice the result anyway (a model splitting θ into tensors) avoid a copy.
+        """
+        y = self._project(z)
+        return y if add is None else add + y
 
     def extra_repr(self) -> str:
         return f"D={self.D}, d={self.d}, seed={self.seed}"
@@ -109,7 +121,7 @@ class DenseProjection(_Projection):
         P /= P.norm(dim=0, keepdim=True)
         self.register_buffer("P", P, persistent=False)
 
-    def forward(self, z: Any) -> Any:
+    def _project(self, z: Any) -> Any:
         return self.P @ z
 
 
@@ -139,35 +151,41 @@ class SparseProjection(_Projection):
         self.register_buffer("cols", torch.from_numpy(cols), persistent=False)
         self.register_buffer("vals", torch.from_numpy(vals).float(), persistent=False)
 
-    def forward(self, z: Any) -> Any:
+    def _project(self, z: Any) -> Any:
         # P z as a scatter of nnz products; autograd's backward is the matching gather-add (Pᵀ g)
         contrib = self.vals.to(z.dtype) * z.index_select(0, self.cols)
         return torch.zeros(self.D, dtype=z.dtype, device=z.device).index_add_(0, self.rows, contrib)
 
 
-class _Permute(torch.autograd.Function):
-    """``y[b, i] = x[b, perm[b, i]]``; backward scatters (a permutation has no collisions)."""
+class _Spread(torch.autograd.Function):
+    """``y[b, i] = u[perm[b, i]]``: block b holds its own permutation of the length-n vector u.
+
+    The backward un-permutes each block (a scatter without collisions) and sums over blocks.
+    """
 
     @staticmethod
-    def forward(ctx: Any, x: Any, perm: Any) -> Any:
+    def forward(ctx: Any, u: Any, perm: Any) -> Any:
         ctx.perm = perm
-        return torch.gather(x, 1, perm)
+        return u.index_select(0, perm.reshape(-1)).view(perm.shape)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         out = torch.empty_like(g)
         out.scatter_(1, ctx.perm, g)
-        return out, None
+        return out.sum(0), None
 
 
 class FastfoodProjection(_Projection):
     """Stacked Fastfood blocks with exact unit-norm columns.
 
     ``z`` (scaled by the column normalisation, padded to ``n = 2^⌈log2 d⌉``) goes through
-    ``ceil(D / n)`` blocks ``V_b = H G_b Π_b H B_b`` (``B_b`` random signs, ``Π_b`` a random
+    ``ceil(D / n)`` blocks ``V_b = H G_b Π_b H B`` (``B`` random signs, ``Π_b`` a random
     permutation, ``G_b`` Gaussian, ``H`` the Walsh–Hadamard matrix), one per slice of ``n``
     output coordinates, all batched into one ``(n_blocks, n)`` tensor; the output is the first
-    ``D`` entries. Each column of a full block has squared norm exactly ``n·‖G_b‖²``; the rows of
+    ``D`` entries. ``B`` is shared by the blocks: it only flips the signs of z's coordinates
+    (column signs of P, which leaves the distribution of the Gram matrix ``PᵀP`` unchanged), and
+    sharing it lets ``H B z`` be computed once on the n-vector instead of once per block — a
+    whole D-sized transform saved in the forward and in the backward pass. Each column of a full block has squared norm exactly ``n·‖G_b‖²``; the rows of
     the truncated last block are measured exactly (or, when ``d·n > 2^26``, by their expectation),
     so columns have unit norm. The FWHT is :func:`lowdim.subspace.fwht.fwht` (GEMM-factored,
     self-adjoint custom autograd function). Le et al.'s extra row scaling ``S`` is replaced by
@@ -181,8 +199,9 @@ class FastfoodProjection(_Projection):
         n = 1 << max(0, (d - 1).bit_length())
         nb = -(-D // n)
         self.n, self.n_blocks = n, nb
+        self.padded_length = n * nb
         gen = torch.Generator().manual_seed(self.seed)
-        B = torch.randint(0, 2, (nb, n), generator=gen).mul_(2).sub_(1).float()
+        B = torch.randint(0, 2, (n,), generator=gen).mul_(2).sub_(1).float()
         G = torch.randn(nb, n, generator=gen)
         perm = torch.argsort(torch.rand(nb, n, generator=gen), dim=1)
         self.register_buffer("B", B, persistent=False)
@@ -209,17 +228,21 @@ class FastfoodProjection(_Projection):
                 b = min(d, a + step)
                 X = torch.zeros(b - a, n, dtype=torch.float64)
                 X[torch.arange(b - a), torch.arange(a, b)] = 1.0
-                X = fwht(X * self.B[-1].double())
+                X = fwht(X * self.B.double())
                 X = torch.gather(X, 1, self.perm[-1].expand(b - a, n)) * self.G[-1].double()
                 X = fwht(X)[:, :r]
                 out[a:b] = (X * X).sum(dim=1)
         return out
 
-    def forward(self, z: Any) -> Any:
+    def _project(self, z: Any) -> Any:
+        return self.forward_padded(z)
+
+    def forward_padded(self, z: Any, add: Any = None) -> Any:
         x = z * self.scale
         if self.n > self.d:
             x = torch.nn.functional.pad(x, (0, self.n - self.d))
-        y = fwht(self.B * x)
-        y = _Permute.apply(y, self.perm) * self.G
-        y = fwht(y)
-        return y.reshape(-1)[: self.D]
+        u = fwht(self.B * x)  # H B z: one n-vector shared by all blocks
+        y = _Spread.apply(u, self.perm) * self.G
+        if add is not None:  # θ₀ + P z inside the last GEMM of the transform
+            return fwht_add(y, add.view(self.n_blocks, self.n)).reshape(-1)
+        return fwht(y).reshape(-1)
