@@ -31,6 +31,8 @@ _LAZY = {
     "layer_report": "lowdim.representations.layers",
     "SubspaceModel": "lowdim.subspace",
     "find_d90": "lowdim.subspace",
+    "recommend": "lowdim.compress",
+    "Codec": "lowdim.compress",
 }
 
 __all__ = ["LowdimError", "__version__", *_LAZY]

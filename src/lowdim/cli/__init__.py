@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from lowdim.cli import d90_cmd, demo_cmd, id_cmd, layers_cmd
+from lowdim.cli import compress_cmd, d90_cmd, demo_cmd, embed_cmd, id_cmd, layers_cmd
 from lowdim.errors import LowdimError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("id")(id_cmd.id_command)
+app.command("compress")(compress_cmd.compress_command)
+app.command("embed")(embed_cmd.embed_command)
 app.command("demo")(demo_cmd.demo_command)
 app.command("d90")(d90_cmd.d90_command)
 app.command("layers")(layers_cmd.layers_command)

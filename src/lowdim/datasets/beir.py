@@ -42,7 +42,8 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     if env:
         if Path(env).is_dir():
             return Path(env)
-        tried.append(f"LOWDIM_DATA={env!r} (not a folder)")
+        raise LowdimError(f"LOWDIM_DATA={env!r} is not a folder; point it at the folder that holds 'scifact/' "
+                          "or unset it")
     repo = Path(__file__).resolve().parents[3]  # src/lowdim/datasets/beir.py -> repo root
     for cand in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
         if cand.is_dir():

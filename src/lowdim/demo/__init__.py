@@ -18,6 +18,7 @@ SECTIONS: list[str] = [
     "lowdim.demo.id_section",
     "lowdim.demo.layers_section",
     "lowdim.demo.d90_section",
+    "lowdim.demo.compress_section",
 ]
 
 
