@@ -12,6 +12,7 @@ to ``.npy`` shards in a work folder (a folder that :func:`lowdim.estimate` also 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shutil
 import tempfile
@@ -103,8 +104,8 @@ def read_shard_rows(folder: str | Path, m: int | None, *, random_state: int = 0)
     parts = sorted(Path(folder).glob("part-*.npy"))
     if not parts:
         raise LowdimError(f"folder {str(folder)!r} holds no part-*.npy shards")
-    maps = [np.load(p, mmap_mode="r") for p in parts]
-    sizes = np.array([len(a) for a in maps])
+    heads = [_npy_header(p) for p in parts]
+    sizes = np.array([h[0][0] for h in heads])
     n = int(sizes.sum())
     if m is None or n <= m:
         idx = np.arange(n)
@@ -112,11 +113,34 @@ def read_shard_rows(folder: str | Path, m: int | None, *, random_state: int = 0)
         idx = np.sort(np.random.default_rng(random_state).choice(n, size=m, replace=False))
     starts = np.concatenate([[0], np.cumsum(sizes)])
     out = []
-    for i, a in enumerate(maps):
+    for i, (p, (shape, dtype, offset)) in enumerate(zip(parts, heads)):
         sel = idx[(idx >= starts[i]) & (idx < starts[i + 1])] - starts[i]
-        if len(sel):
-            out.append(np.asarray(a[sel]))
+        if not len(sel):
+            continue
+        if len(sel) == shape[0]:
+            out.append(np.load(p))
+            continue
+        row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+        buf = bytearray(len(sel) * row_bytes)
+        # positioned reads of the chosen rows only: no memory map, so the page cache of a
+        # multi-GB shard never counts against this process
+        with open(p, "rb") as fh:
+            fd = fh.fileno()
+            for j, r in enumerate(sel):
+                buf[j * row_bytes:(j + 1) * row_bytes] = os.pread(fd, row_bytes, offset + int(r) * row_bytes)
+        out.append(np.frombuffer(buf, dtype=dtype).reshape(len(sel), *shape[1:]))
     return np.concatenate(out), idx
+
+
+def _npy_header(path: Path) -> tuple[tuple, np.dtype, int]:
+    """(shape, dtype, data offset) of a C-ordered .npy file."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
+        if fortran:
+            raise LowdimError(f"shard {str(path)!r} is Fortran-ordered; write C-ordered .npy shards")
+        return shape, dtype, fh.tell()
 
 
 class _Store:
@@ -166,9 +190,17 @@ class _Store:
             self.folder = self.folder_fn(self.name)
         if not self.rows:
             return
-        from lowdim.io import save_array
+        from lowdim.io import atomic_path
 
-        save_array(self.folder / f"part-{self.n_parts:06d}.npy", np.concatenate(self.rows))
+        # write the batches one after another under one .npy header: no concatenated copy
+        n = sum(len(r) for r in self.rows)
+        D = self.rows[0].shape[1]
+        dtype = np.result_type(*self.rows)
+        with atomic_path(self.folder / f"part-{self.n_parts:06d}.npy") as tmp, open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n, D)})
+            for r in self.rows:
+                fh.write(np.ascontiguousarray(r, dtype=dtype).tobytes())
         self.n_parts += 1
         self.rows = []
         self.nbytes = 0
