@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.5)
     ap.add_argument("--max-steps", type=int, default=6000)
     ap.add_argument("--every", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="grokking.json")
     ap.add_argument("--plot", default="grokking.png")
@@ -61,7 +63,7 @@ def main() -> None:
     in_train = torch.isin(key, chosen)
     tr, te = torch.nonzero(in_train).ravel(), torch.nonzero(~in_train).ravel()
     model = OneLayer(p)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay, betas=(0.9, 0.98))
     # probe: every unordered pair once (a ≤ b), train and test; (b, a) has a near-copy representation
     canon = torch.nonzero(pairs[:, 0] <= pairs[:, 1]).ravel()
     probe = [(X[canon], Y[canon])]
