@@ -192,6 +192,10 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     if labels is not None:
         y_all = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
     n_total = None
+    if isinstance(X, str):
+        from pathlib import Path
+
+        X = Path(X)
     if not isinstance(X, np.ndarray) and hasattr(X, "is_dir"):  # a folder of streamed shards
         from lowdim.representations.capture import read_shard_rows
 
@@ -208,11 +212,7 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
         raise LowdimError(f"layer {name!r} has {int((~np.isfinite(raw)).sum())} non-finite activations "
                           f"(NaN or inf; first at row {bad[0]}, column {bad[1]}) in shape {raw.shape}; "
                           "fix the model's numerics or leave this layer out")
-    try:
-        A = as_points(raw, name=f"layer {name!r}", min_samples=n_neighbors + 2,
-                      why=f"n_neighbors={n_neighbors}")
-    except LowdimError as exc:
-        raise LowdimError(str(exc)) from None
+    A = as_points(raw, name=f"layer {name!r}", min_samples=n_neighbors + 2, why=f"n_neighbors={n_neighbors}")
     y = y_all
     if y is not None:
         if len(y) != len(A):
