@@ -25,7 +25,8 @@ def run(ctx: DemoContext) -> Section:
              "-" if p["ci_low"] != p["ci_low"] else f"[{p['ci_low']:.3f}, {p['ci_high']:.3f}]",
              "yes" if p["passes"] else "no"] for p in res.per_d]
     lo, hi = res.ci
-    rows.append(["d90", str(res.d90), f"interval [{lo}, {hi}]",
+    hi_txt = hi if hi is not None else "no tested d clearly above"
+    rows.append(["d90", str(res.d90), f"interval [{lo}, {hi_txt}]",
                  f"D/d90 = {res.compression_ratio:.0f}" if res.compression_ratio else "not reached"])
     return Section(
         title=TITLE,
