@@ -200,13 +200,11 @@ def main() -> None:
     base = measure_memory("plain", args.memory_size, args)
     mrows = [["plain", f"{base / 2**20:.0f} MiB" if base else "failed", "1.00×"]]
     for p in projs:
-        n = width_for(args.memory_size)
         if p == "dense" and 4 * args.memory_size * args.d > max_dense:
             mrows.append([p, "n/a (over the dense limit)", "-"])
             continue
         m = measure_memory(p, args.memory_size, args)
         mrows.append([p, f"{m / 2**20:.0f} MiB" if m else "failed", f"{m / base:.2f}×" if (m and base) else "-"])
-        del n
     _table(["variant", "peak memory", "×plain"], mrows)
 
 
