@@ -3,7 +3,9 @@
 "Less is More: Local Intrinsic Dimensions of Contextual Language Models" (2025) reports that the
 mean local (TwoNN) ID of the representation drops *before* the test accuracy jumps when a model
 groks. Here: a one-layer transformer learns (a + b) mod p from a fraction of all pairs (Power et
-al. 2022; Nanda et al. 2023 set-up: full-batch AdamW, weight decay 1), on the CPU. Every
+al. 2022; Nanda et al. 2023 set-up: full-batch AdamW), on the CPU. With Nanda et al.'s lr 1e-3 and
+weight decay 1, p = 53 and half the pairs, test accuracy was still 0.001 at step 4,600 (we
+stopped it); the defaults here (lr 3e-3, weight decay 3) grok in about 1,200 steps. Every
 ``--every`` steps a :class:`lowdim.representations.RepresentationCallback` captures the
 answer-position representation of all p(p+1)/2 unordered inputs and records the global ID, the mean local ID
 (k = 20) and DSE; train/test accuracy are logged alongside.
@@ -43,8 +45,8 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.5)
     ap.add_argument("--max-steps", type=int, default=6000)
     ap.add_argument("--every", type=int, default=100)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="grokking.json")
     ap.add_argument("--plot", default="grokking.png")
@@ -82,7 +84,9 @@ def main() -> None:
                         "local_mean": r.local_mean, "dse": r.dse})
             print(f"step {step:5d}  train {acc_tr:.3f}  test {acc_te:.3f}  ID {r.dimension:6.2f}  "
                   f"local {r.local_mean:6.2f}  DSE {r.dse:5.2f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-            if acc_te > 0.99 and len(log) > 5 and all(e["test_acc"] > 0.99 for e in log[-3:]):
+            with open(a.out, "w") as fh:  # after every evaluation: a stopped run keeps its log
+                json.dump({"log": log, "args": vars(a)}, fh, indent=2)
+            if len(log) > 5 and all(e["test_acc"] >= 0.95 for e in log[-3:]):
                 break
         model.train()
         loss = torch.nn.functional.cross_entropy(model(X[tr]), Y[tr])
