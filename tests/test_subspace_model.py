@@ -144,6 +144,11 @@ def test_export_roundtrip_exact(tmp_path):
     assert torch.equal(back.materialize()(x), sm(x))
     with pytest.raises(LowdimError, match="θ₀"):
         load_subspace(path, small_net(seed=1))
+    pt = SubspaceModel(small_net(), 9, projection="sparse", normalize="tensor", seed=2)
+    with torch.no_grad():
+        pt.z.normal_()
+    save_subspace(pt, tmp_path / "pt.safetensors")
+    assert torch.equal(load_subspace(tmp_path / "pt.safetensors", small_net()).flat_theta(), pt.flat_theta())
 
 
 def test_bad_input():
@@ -182,3 +187,29 @@ def test_torch_compile_matches_eager():
     out = torch.compile(sm, backend="aot_eager")(x)  # traces functional_call and the custom FWHT
     out.sum().backward()
     assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(sm.z.grad, g_ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("projection", ["fastfood", "dense", "sparse"])
+def test_per_tensor_normalisation(projection):
+    net = small_net()
+    sm = SubspaceModel(net, 12, projection=projection, normalize="tensor", seed=4)
+    P = sm.projection.matrix()
+    off = 0
+    for p in net.parameters():  # every tensor's block has unit-norm columns, even the 4-entry ones
+        block = P[off:off + p.numel()]
+        assert torch.allclose(block.norm(dim=0), torch.ones(12), atol=1e-5)
+        off += p.numel()
+    x = torch.randn(3, 6)
+    assert torch.equal(sm(x), net(x))
+    with torch.no_grad():
+        sm.z.normal_()
+    sm(x).sum().backward()
+    theta = (sm.theta0[:off] + P @ sm.z.detach()).requires_grad_()
+    chunks, o = {}, 0
+    for name, p in net.named_parameters():
+        chunks[name] = theta[o:o + p.numel()].view_as(p)
+        o += p.numel()
+    (g,) = torch.autograd.grad(torch.func.functional_call(net, chunks, (x,)).sum(), theta)
+    assert torch.allclose(sm.z.grad, P.T @ g, atol=1e-5, rtol=1e-4)
+    with pytest.raises(LowdimError, match="network, tensor"):
+        SubspaceModel(net, 12, normalize="layer")

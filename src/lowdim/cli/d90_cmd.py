@@ -13,6 +13,8 @@ def d90_command(
                                       "mnist_fc, mnist_lenet, minilm_scifact")] = "digits_mlp",
     projection: Annotated[str, typer.Option("--projection", "-p", help="fastfood | dense | sparse")] = "fastfood",
     said: Annotated[bool, typer.Option("--said", help="Structure-aware (one scale per tensor, Aghajanyan et al.)")] = False,
+    per_tensor: Annotated[bool, typer.Option("--per-tensor", help="Unit-norm columns per tensor "
+                                             "(one projection each) instead of over the whole network")] = False,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds (projections) per d")] = 3,
     threshold: Annotated[float, typer.Option("--threshold", help="Fraction in (0, 1]")] = 0.9,
     rule: Annotated[str, typer.Option("--rule", help="relative (× measured baseline) | absolute (metric ≥ threshold)")] = "relative",
@@ -66,7 +68,8 @@ def d90_command(
                 bar.update(handle, completed=ev["done"], total=ev["total"],
                            description=f"d90 {task} [{ev['stage']}] {what} seed {r['seed']}: {r['metric']:.3f}")
 
-            res = find_d90(task, task_options=options, projection=projection, said=said, seeds=seeds,
+            res = find_d90(task, task_options=options, projection=projection, said=said,
+                           normalize="tensor" if per_tensor else "network", seeds=seeds,
                            threshold=threshold, threshold_rule=rule, baseline=baseline, d_min=d_min,
                            d_max=d_max, max_bisect=max_bisect, lrs=lr or None,
                            results=str(out / "runs.jsonl") if out is not None else None, resume=resume,

@@ -90,7 +90,8 @@ def load_subspace(path: str | os.PathLike, module: Any, *, device: Any = None,
 
     spec = read_spec(path)
     model = SubspaceModel(module, spec["d"], projection=spec["projection"], said=spec["said"],
-                          seed=spec["seed"], theta0_source=spec.get("theta0_source", ""))
+                          seed=spec["seed"], normalize=spec.get("normalize", "network"),
+                          theta0_source=spec.get("theta0_source", ""))
     if model.n_params_ != spec["D"]:
         raise LowdimError(f"{str(path)!r} was saved for D={spec['D']} trainable parameters; this module "
                           f"has {model.n_params_}: pass the same architecture")

@@ -18,7 +18,12 @@ import hashlib
 from typing import Any
 
 from lowdim.errors import LowdimError, require
-from lowdim.subspace.projections import DEFAULT_MAX_DENSE_BYTES, PROJECTIONS, make_projection
+from lowdim.subspace.projections import (
+    DEFAULT_MAX_DENSE_BYTES,
+    PROJECTIONS,
+    PerTensorProjection,
+    make_projection,
+)
 from lowdim.validation import check_choice, check_int
 
 torch = require("torch", "torch")
@@ -67,6 +72,9 @@ class SubspaceModel(torch.nn.Module):
         one λ per parameter tensor, initialised to 1.
     seed : int, default=0
         Seed of the projection; ``(seed, projection, D, d)`` define ``P`` completely.
+    normalize : {"network", "tensor"}, default="network"
+        Unit-norm columns over the whole network (Li et al.'s convention), or one independent
+        projection per tensor with unit-norm columns in each (:class:`PerTensorProjection`).
     max_dense_bytes : int
         Memory limit of a dense projection.
     theta0_source : str, default=""
@@ -99,10 +107,11 @@ class SubspaceModel(torch.nn.Module):
     """
 
     def __init__(self, module: Any, d: int, *, projection: str = "fastfood", said: bool = False,
-                 seed: int = 0, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+                 seed: int = 0, normalize: str = "network", max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
                  theta0_source: str = "") -> None:
         super().__init__()
         check_choice("projection", projection, PROJECTIONS)
+        check_choice("normalize", normalize, ("network", "tensor"))
         params = trainable_parameters(module)
         D = sum(p.numel() for _, p in params)
         n_tensors = len(params)
@@ -124,7 +133,12 @@ class SubspaceModel(torch.nn.Module):
         flat_dtype = torch.float64 if all(p.dtype == torch.float64 for _, p in params) else torch.float32
         d_z = d - n_tensors if said else d
         self.d_z = d_z
-        self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes)
+        self.normalize = normalize
+        if normalize == "tensor":
+            self.projection = PerTensorProjection(projection, [p.numel() for _, p in params], d_z, seed=seed,
+                                                  max_dense_bytes=max_dense_bytes)
+        else:
+            self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes)
         self.projection.to(flat_dtype)
         L = self.projection.padded_length  # θ₀ is zero-padded to the projection's output length
         with torch.no_grad():
@@ -206,7 +220,7 @@ class SubspaceModel(torch.nn.Module):
     def spec(self) -> dict[str, Any]:
         """Everything that defines P and θ's layout (saved with exports)."""
         return {"d": self.d, "d_z": self.d_z, "D": self.n_params_, "projection": self.projection_kind,
-                "said": self.said, "seed": self.seed, "n_tensors": len(self._names),
+                "normalize": self.normalize, "said": self.said, "seed": self.seed, "n_tensors": len(self._names),
                 "theta0_source": self.theta0_source, "theta0_sha256": self.theta0_digest(),
                 "compression_ratio": self.compression_ratio_}
 

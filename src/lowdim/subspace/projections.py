@@ -30,7 +30,8 @@ from lowdim.subspace.fwht import fwht, fwht_add
 
 torch = require("torch", "torch")
 
-__all__ = ["PROJECTIONS", "DenseProjection", "FastfoodProjection", "SparseProjection", "make_projection"]
+__all__ = ["PROJECTIONS", "DenseProjection", "FastfoodProjection", "PerTensorProjection", "SparseProjection",
+           "make_projection"]
 
 PROJECTIONS = ("fastfood", "dense", "sparse")
 DEFAULT_MAX_DENSE_BYTES = 2 * 1024**3
@@ -72,8 +73,11 @@ class _Projection(torch.nn.Module):
 
 
 def make_projection(kind: str, D: int, d: int, *, seed: int = 0,
-                    max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES) -> _Projection:
+                    max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES, allow_wide: bool = False) -> _Projection:
     """Build a projection by name (``"fastfood"``, ``"dense"`` or ``"sparse"``).
+
+    ``allow_wide=True`` accepts ``d > D`` (a block of a per-tensor projection for a tensor
+    smaller than d: its columns still have unit norm, they just cannot be orthogonal).
 
     Examples
     --------
@@ -86,7 +90,8 @@ def make_projection(kind: str, D: int, d: int, *, seed: int = 0,
 
     check_choice("projection", kind, PROJECTIONS)
     D = check_int("D (number of trainable parameters)", D, low=1)
-    d = check_int("d", d, low=1, high=D, fix="d cannot exceed the number of trainable parameters")
+    d = check_int("d", d, low=1, high=None if allow_wide else D,
+                  fix="d cannot exceed the number of trainable parameters")
     check_int("seed", seed, low=0)
     if kind == "dense":
         return DenseProjection(D, d, seed=seed, max_bytes=max_dense_bytes)
@@ -246,3 +251,25 @@ class FastfoodProjection(_Projection):
         if add is not None:  # θ₀ + P z inside the last GEMM of the transform
             return fwht_add(y, add.view(self.n_blocks, self.n)).reshape(-1)
         return fwht(y).reshape(-1)
+
+
+class PerTensorProjection(_Projection):
+    """One independent projection per parameter tensor, each with unit-norm columns.
+
+    The option "per-tensor blocks" of Li et al.'s convention: tensor i gets ``θ_i = θ₀_i + P_i z``
+    with ``‖P_i e_j‖ = 1`` (so a column of the stacked P has norm √(number of tensors)). Every
+    tensor still sees all of z, also a tensor smaller than d. Block i uses seed
+    ``seed · 1,000,003 + i``.
+    """
+
+    def __init__(self, kind: str, sizes: list[int], d: int, *, seed: int = 0,
+                 max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES) -> None:
+        super().__init__(sum(sizes), d, seed)
+        self.kind = kind
+        self.blocks = torch.nn.ModuleList([
+            make_projection(kind, n, d, seed=self.seed * 1_000_003 + i, max_dense_bytes=max_dense_bytes,
+                            allow_wide=True) for i, n in enumerate(sizes)])
+
+    def forward_padded(self, z: Any, add: Any = None) -> Any:
+        y = torch.cat([b(z) for b in self.blocks])
+        return y if add is None else add + y

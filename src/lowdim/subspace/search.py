@@ -65,7 +65,8 @@ def run_one(spec: dict) -> dict:
 
     Module-level and picklable, so that a runner can ship it to Dask workers. ``spec`` keys:
     ``kind`` ("baseline" | "subspace"), ``d``, ``seed``, ``task`` (name or Task),
-    ``task_options``, ``init_seed``, ``projection``, ``said``, ``lrs``, ``max_dense_bytes``.
+    ``task_options``, ``init_seed``, ``projection``, ``said``, ``normalize``, ``lrs``,
+    ``max_dense_bytes``.
     Every learning rate in ``lrs`` is tried; the one with the best validation metric is kept.
     """
     import torch
@@ -86,7 +87,7 @@ def run_one(spec: dict) -> dict:
             model = task.model_fn(int(spec["init_seed"]))
             if spec["kind"] == "subspace":
                 model = SubspaceModel(model, int(spec["d"]), projection=spec["projection"], said=spec["said"],
-                                      seed=int(spec["seed"]),
+                                      seed=int(spec["seed"]), normalize=spec.get("normalize", "network"),
                                       max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)))
             info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
             metric = float(task.evaluate_fn(model))
@@ -184,6 +185,7 @@ def find_d90(
     evaluate_fn: Callable | None = None,
     projection: str = "fastfood",
     said: bool = False,
+    normalize: str = "network",
     seeds: int | Sequence[int] = 3,
     threshold: float = 0.9,
     threshold_rule: str = "relative",
@@ -217,6 +219,8 @@ def find_d90(
     projection : {"fastfood", "dense", "sparse"}
     said : bool
         Structure-aware intrinsic dimension (Aghajanyan et al. 2021).
+    normalize : {"network", "tensor"}
+        Unit-norm columns over the whole network, or per tensor (see :class:`SubspaceModel`).
     seeds : int or sequence of int, default=3
         Projection (and data-order) seeds run at every d; an int n means ``range(n)``.
     threshold : float in (0, 1], default=0.9
@@ -267,6 +271,7 @@ def find_d90(
                     evaluate_fn=evaluate_fn, lrs=tuple(lrs or (1e-2,)), baseline_lrs=tuple(baseline_lrs or (1e-3,)))
     check_choice("projection", projection, PROJECTIONS)
     check_choice("threshold_rule", threshold_rule, THRESHOLD_RULES)
+    check_choice("normalize", normalize, ("network", "tensor"))
     threshold = check_fraction("threshold", threshold)
     check_fraction("confidence", confidence, high_open=True)
     check_fraction("rel_tol", rel_tol, high=1.0)
@@ -296,7 +301,8 @@ def find_d90(
         baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=math.inf)
 
     config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
-              "task_info": task_obj.info, "projection": projection, "said": bool(said), "seeds": seed_list,
+              "task_info": task_obj.info, "projection": projection, "said": bool(said), "normalize": normalize,
+              "seeds": seed_list,
               "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline,
               "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
@@ -321,7 +327,8 @@ def find_d90(
 
     task_ref: Any = task if isinstance(task, str) else task_obj
     base_spec = {"task": task_ref, "task_options": dict(task_options or {}), "init_seed": int(init_seed),
-                 "projection": projection, "said": bool(said), "max_dense_bytes": int(max_dense_bytes)}
+                 "projection": projection, "said": bool(said), "normalize": normalize,
+                 "max_dense_bytes": int(max_dense_bytes)}
     records: dict[tuple, dict] = {}
     if store is not None:
         from lowdim.subspace.records import run_key
