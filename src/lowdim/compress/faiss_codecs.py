@@ -91,8 +91,11 @@ class FaissQuantizer(Quantizer):
         # one OpenMP thread: FAISS's k-means on small training sets runs several times faster
         # than with contended threads (measured: PQ96x8np on 5k×384, 15 s vs 72 s on 2 busy cores)
         faiss.omp_set_num_threads(1)
+        from threadpoolctl import threadpool_limits
+
         try:
-            with quiet_stderr():
+            # one BLAS thread too: OPQ's per-iteration SVD suffers from contended threads
+            with quiet_stderr(), threadpool_limits(limits=1, user_api="blas"):
                 index.train(np.ascontiguousarray(Y, dtype=np.float32))
         finally:
             faiss.omp_set_num_threads(threads)
@@ -151,8 +154,11 @@ class FaissQuantizer(Quantizer):
 
 
 def _seed(faiss: Any, index: Any, random_state: int | None) -> None:
-    """Seed the k-means of PQ sub-quantizers and the RaBitQ rotation where FAISS exposes it."""
-    seed = 1234 if random_state is None else int(random_state)
+    """Seed the k-means of the PQ sub-quantizers: ``1234 + random_state``.
+
+    1234 is FAISS's own default, so ``random_state=0`` reproduces what FAISS alone gives.
+    """
+    seed = 1234 + (0 if random_state is None else int(random_state))
     base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
     pq = getattr(base, "pq", None)
     if pq is not None:

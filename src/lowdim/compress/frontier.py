@@ -223,8 +223,11 @@ def _prepare(corpus: Any, queries: Any, *, qrels: Any, doc_ids: Any, query_ids: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate documents are dropped by the estimator
         res = estimate(S, method="twonn", random_state=random_state)
+    from threadpoolctl import threadpool_limits
+
     Sc = S - S.mean(0)
-    ev = np.linalg.eigvalsh(np.cov(Sc, rowvar=False).reshape(X.shape[1], X.shape[1]))[::-1].clip(0)
+    with threadpool_limits(limits=1, user_api="blas"):  # see PCA.fit: contended threads are slower
+        ev = np.linalg.eigvalsh(np.cov(Sc, rowvar=False).reshape(X.shape[1], X.shape[1]))[::-1].clip(0)
     spectrum = np.cumsum(ev) / max(ev.sum(), 1e-300)
     half = max(1, X.shape[1] // 4)
     prefix = (Sc[:, :half] ** 2).sum() / max((Sc ** 2).sum(), 1e-300)
@@ -316,7 +319,8 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = No
       grid is evaluated).
 
     Without ``queries``, held-out corpus vectors serve as queries (label-free). The returned codec
-    is refitted on the whole corpus.
+    is the one evaluated: fitted on the corpus (minus the held-out rows in label-free mode), so
+    nothing is trained twice.
 
     Returns
     -------
@@ -385,7 +389,7 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = No
         choice = min(ok, key=lambda r: r.bytes_per_vector)
         reason = f"smallest codec with recall@{k} ≥ {min_recall}"
     assert choice is not None  # names always include a codec that fits B
-    codec = Codec.from_name(choice.spec["name"], metric=metric).fit(X, random_state=random_state)
+    codec = fr.codecs[choice.name]  # already fitted on the corpus: no second (OPQ) training
     fr.seconds = time.perf_counter() - t0
     return Recommendation(codec=codec, report=choice, frontier=fr, reason=reason)
 
