@@ -43,6 +43,15 @@ def make_shards(folder: Path, n: int, D: int, shard_rows: int, seed: int = 0) ->
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM): unlike ru_maxrss it is not inherited across fork/exec, so
+    a worker spawned by a big coordinator reports its own peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -80,7 +89,7 @@ def projection(data: Path, *, D: int = 768, shard_rows: int = 100_000, q_measure
         t0 = time.perf_counter()
         dask_kneighbors(folder, 2, client=client, queries=q_measured)
         t_task = time.perf_counter() - t0
-        rss = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024).values())
+        rss = max(client.run(peak_rss_mb).values())
     n_shards = int(n_total // shard_rows)
     gb_shard = shard_rows * D * 4 / 1e9
     knn_target = c["knn_s"] * q_target / q_measured
@@ -136,7 +145,7 @@ def main() -> None:
             nb = dask_kneighbors(folder, 2, client=client, queries=args.queries, random_state=0, device=dev)
             r = lowdim.estimate(nb, method="twonn")
             dt = time.perf_counter() - t0
-            rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            rss = client.run(peak_rss_mb)
         results[(w, dev)] = (nb, r)
         rows.append((f"dask, {w} worker{'s' if w > 1 else ''} (1 thread each){', ' + dev if dev else ''}", dt,
                      r.dimension, max(rss.values())))
