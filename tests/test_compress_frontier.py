@@ -191,3 +191,19 @@ def test_embed_reproduces_precomputed_scifact_query(tmp_path):
     assert res.exit_code == 0, res.output
     v = np.load(tmp_path / "e.npy")
     assert v.shape == (1, 384) and float(v[0] @ e.queries[0]) > 0.999
+
+
+def test_cli_compress_with_beir_qrels(tmp_path):
+    e = _scifact()
+    from lowdim.datasets.beir import data_dir
+
+    np.save(tmp_path / "docs.npy", e.docs)
+    np.save(tmp_path / "q.npy", e.queries)
+    res = CliRunner().invoke(app, ["compress", str(tmp_path / "docs.npy"), "--queries", str(tmp_path / "q.npy"),
+                                   "--beir", str(data_dir() / "scifact"), "--budget", "384B", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["bytes_per_vector"] <= 384 and abs(d["ndcg_at_10"] - 0.6451) < 0.005
+    res = CliRunner().invoke(app, ["compress", str(tmp_path / "docs.npy"), "--queries", str(tmp_path / "q.npy"),
+                                   "--qrels", str(data_dir() / "scifact" / "qrels" / "test.tsv"), "--json"])
+    assert res.exit_code != 0 and "--beir" in str(res.exception)
