@@ -220,3 +220,13 @@ def test_encode_throughput_scalar_codecs():
         c.encode(X)
         rate = len(X) / (time.perf_counter() - t)
         assert rate > 2e5, (name, rate)
+
+
+def test_float16_bits_match_numpy_cast(rng):
+    from lowdim.compress.quantizers import _to_half_bits
+
+    z = np.concatenate([rng.normal(size=5000) * s for s in (1e-6, 1e-3, 1, 1e3, 1e5)]).astype(np.float32)
+    z = np.concatenate([z, np.float32([0, -0.0, 65504, 65519, 65520, 6.1e-5, 2**-14, 2**-24])])
+    with np.errstate(over="ignore"):
+        want = z.astype(np.float16).view(np.uint16)
+    np.testing.assert_array_equal(_to_half_bits(z[None, :])[0], want)
