@@ -148,11 +148,15 @@ def test_runner_interface_and_run_one_is_reproducible():
     kw = {"seeds": 2, "threshold": 0.9, "threshold_rule": "absolute", "d_min": 4, "max_bisect": 3}
     a = find_d90(TASK, runner=SerialRunner(), **kw)
     b = find_d90(TASK, runner=ParallelRunner(), **kw)
-    assert a.d90 == b.d90 and [p["mean"] for p in a.per_d if p["d"] in {q["d"] for q in b.per_d}]
+    assert a.d90 == b.d90
+    means_b = {p["d"]: p["mean"] for p in b.per_d}
+    shared = [p for p in a.per_d if p["d"] in means_b]
+    assert shared and all(p["mean"] == pytest.approx(means_b[p["d"]], rel=1e-5) for p in shared)
     spec = {"kind": "subspace", "d": 8, "seed": 3, "task": TASK, "init_seed": 0, "projection": "fastfood",
             "said": False, "lrs": [1.0]}
     r1, r2 = run_one(spec), run_one(spec)
-    assert r1["metric"] == r2["metric"] and r1["d"] == 8 and r1["seed"] == 3
+    # same seed, same record (LAPACK's least squares may differ in the last bits between calls)
+    assert r1["metric"] == pytest.approx(r2["metric"], rel=1e-5) and r1["d"] == 8 and r1["seed"] == 3
 
 
 def test_builtin_digits_task_quick():
