@@ -403,7 +403,9 @@ def _block_rows(n_ref: int, block_size: int | None) -> int:
 def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
                   n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k on the CPU: PCA-bounded pruning where the data allow it, else blocked GEMM."""
-    if metric == "euclidean" and R.shape[1] >= 32 and R.shape[0] >= 4000 and k < R.shape[0] // 4:
+    # pruning pays its set-up (a D×D covariance and a bound-space index) only with many queries
+    if (metric == "euclidean" and R.shape[1] >= 32 and R.shape[0] >= 4000 and k < R.shape[0] // 4
+            and Q.shape[0] >= 4 * R.shape[1]):
         res = _pruned_search(R, Q, k, n_jobs, block_size)
         if res is not None:
             return res
