@@ -90,3 +90,17 @@ def test_parameter_errors():
         GRIDE(range_max=1).fit(X)
     with pytest.raises(LowdimError, match=r"n1 must be an integer"):
         GRIDE(n1=1.5).fit(X)
+
+
+def test_tied_distances_give_finite_interval():
+    # integer lattice data (sklearn digits) have ratios of exactly 1; the error must stay finite
+    import warnings
+
+    from sklearn.datasets import load_digits
+
+    import lowdim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = lowdim.estimate(load_digits().data, method="gride")
+    assert np.isfinite(r.ci).all() and r.ci[0] < r.dimension < r.ci[1]

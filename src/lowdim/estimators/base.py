@@ -106,6 +106,9 @@ class IDEstimator:
         d = float(self.dimension_)
         if not np.isfinite(d):
             raise LowdimError(f"{self.name} produced a non-finite dimension ({d}); the data may be degenerate")
+        if not np.all(np.isfinite(self.ci_)):
+            raise LowdimError(f"{self.name} produced a non-finite confidence interval {tuple(self.ci_)} "
+                              f"around {d:.3g}; the data may be degenerate (many tied distances?)")
         self.seconds_ = time.perf_counter() - t0
         return self
 

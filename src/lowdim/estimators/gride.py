@@ -52,8 +52,10 @@ def gride_from_log_mu(log_mu: np.ndarray, n1: int, n2: int) -> tuple[float, floa
         lo, hi = np.log(D_BOUNDS[0]), np.log(D_BOUNDS[1])
         res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
         d = float(np.exp(res.x))
-    with np.errstate(over="ignore"):
-        J = (N - 1) / d**2 + a * float(np.sum(L**2 / (4.0 * np.sinh(d * L / 2.0) ** 2)))
+    J = (N - 1) / d**2
+    if a > 0:  # (ratios of exactly 1 were dropped above, so no 0/0 here)
+        with np.errstate(over="ignore"):
+            J += a * float(np.sum(L**2 / (4.0 * np.sinh(d * L / 2.0) ** 2)))
     return float(d), float(1.0 / np.sqrt(J))
 
 
