@@ -285,25 +285,9 @@ def kneighbors(
                     f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); "
                     "deduplicate them or pass duplicates='drop'"
                 )
-            keep_mask = np.ones(n, bool)
-            keep_mask[near] = False
-            # each dropped row is represented by its nearest neighbour, which is kept
-            new_pos = np.cumsum(keep_mask) - 1
-            target = np.arange(n)
-            nn_of = np.full(n, -1)
-            nn_of[q_idx] = idx[:, 0]
-            target[near] = nn_of[near]
-            for _ in range(8):  # follow chains of near duplicates to a kept row
-                bad = ~keep_mask[target]
-                if not bad.any():
-                    break
-                target[bad] = np.where(nn_of[target[bad]] >= 0, nn_of[target[bad]], target[bad])
-            rep = new_pos[target][rep]
-            kept = kept[keep_mask]
+            keep_mask, kept, rep, q_idx = drop_near_duplicates(near, n, idx, q_idx, kept, rep)
             A = A[keep_mask]
             n_drop += len(near)
-            q_keep = keep_mask[q_idx]
-            q_idx = new_pos[q_idx[q_keep]]
             ref_in = _to_device(A, device) if device else A
             dist, idx, name = knn_search(ref_in, _rows(ref_in, q_idx, n), k,
                                          exclude=q_idx, backend=backend, device=device,
@@ -365,6 +349,29 @@ def _query_rows(queries: int | np.ndarray | None, n: int, seed: int | None) -> n
     if q.ndim != 1 or q.dtype.kind not in "iu" or (len(q) and (q.min() < 0 or q.max() >= n)):
         raise LowdimError(f"queries must be a number or 1-D integer row indices in [0, {n}); got shape {q.shape}")
     return q
+
+
+def drop_near_duplicates(near: np.ndarray, n: int, idx: np.ndarray, q_idx: np.ndarray, kept: np.ndarray,
+                         rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bookkeeping after near duplicates ``near`` (rows of the current n points) are dropped.
+
+    Each dropped row is represented by its nearest neighbour, following chains to a kept row.
+    Returns the keep mask over the n rows, and the updated ``kept`` (original row numbers),
+    ``representative`` (original row -> new row) and query rows (new numbering).
+    """
+    keep_mask = np.ones(n, bool)
+    keep_mask[near] = False
+    new_pos = np.cumsum(keep_mask) - 1
+    target = np.arange(n)
+    nn_of = np.full(n, -1)
+    nn_of[q_idx] = idx[:, 0]
+    target[near] = nn_of[near]
+    for _ in range(8):  # follow chains of near duplicates to a kept row
+        bad = ~keep_mask[target]
+        if not bad.any():
+            break
+        target[bad] = np.where(nn_of[target[bad]] >= 0, nn_of[target[bad]], target[bad])
+    return keep_mask, kept[keep_mask], new_pos[target][rep], new_pos[q_idx[keep_mask[q_idx]]]
 
 
 def _near_duplicates(A: np.ndarray, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray) -> np.ndarray:

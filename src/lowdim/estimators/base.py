@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lowdim.errors import LowdimError
-from lowdim.neighbors import Neighbors, kneighbors
+from lowdim.neighbors import Neighbors, find_duplicates, kneighbors
 from lowdim.result import IDResult, ScaleCurve
 from lowdim.validation import as_points, check_choice, check_fraction
 
@@ -96,9 +96,12 @@ class IDEstimator:
             if self.local:
                 self.local_dimensions_ = nb.to_original(self._local_neighbors(nb))
         else:
-            A = X.points if isinstance(X, Neighbors) else as_points(X, min_samples=self._min_samples())
+            if isinstance(X, Neighbors):
+                A, n_dup = X.points, X.n_duplicates_dropped
+            else:
+                A, n_dup = self._drop_duplicates(as_points(X, min_samples=self._min_samples()))
             self.n_samples_ = A.shape[0]
-            self.n_duplicates_dropped_ = X.n_duplicates_dropped if isinstance(X, Neighbors) else 0
+            self.n_duplicates_dropped_ = n_dup
             self.neighbors_backend_ = None
             if self.local:
                 raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
@@ -155,6 +158,22 @@ class IDEstimator:
         raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
 
     # ---------------------------------------------------------------- helpers
+    def _drop_duplicates(self, X: np.ndarray) -> tuple[np.ndarray, int]:
+        """Exact duplicate rows for methods without a neighbour graph (the graph does it otherwise)."""
+        if self.duplicates == "keep":
+            return X, 0
+        kept, _ = find_duplicates(X)
+        n_dup = X.shape[0] - len(kept)
+        if n_dup and self.duplicates == "error":
+            raise LowdimError(f"X (shape {X.shape}) has {n_dup} duplicate rows; remove them "
+                              "(np.unique(X, axis=0)) or pass duplicates='drop'")
+        if n_dup:
+            X = X[kept]
+            if X.shape[0] < self._min_samples():
+                raise LowdimError(f"X has {X.shape[0]} distinct rows after dropping {n_dup} duplicates; "
+                                  f"{self.name} needs at least {self._min_samples()}")
+        return X, n_dup
+
     def _check_common(self) -> None:
         check_fraction("confidence", self.confidence, low=0.0, high=1.0, high_open=True)
         check_choice("duplicates", self.duplicates, ("drop", "error", "keep"))

@@ -7,7 +7,6 @@ import numpy as np
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
 from lowdim.estimators.mle import resampled_means
-from lowdim.neighbors import find_duplicates
 from lowdim.validation import check_int
 
 __all__ = ["CorrelationDimension"]
@@ -98,16 +97,6 @@ class CorrelationDimension(IDEstimator):
         return int(self.k2) + 1
 
     def _fit_points(self, X: np.ndarray) -> None:
-        if self.duplicates != "keep":
-            kept, _ = find_duplicates(X)
-            n_dup = X.shape[0] - len(kept)
-            if n_dup and self.duplicates == "error":
-                raise LowdimError(f"X (shape {X.shape}) has {n_dup} duplicate rows; remove them "
-                                  "(np.unique(X, axis=0)) or pass duplicates='drop'")
-            if n_dup:
-                X = X[kept]
-                self.n_samples_ = X.shape[0]
-                self.n_duplicates_dropped_ += n_dup
         n = X.shape[0]
         k1, k2 = int(self.k1), int(self.k2)
         if n < k2 + 1:

@@ -9,7 +9,6 @@ import numpy as np
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
 from lowdim.estimators.mle import resampled_means
-from lowdim.neighbors import find_duplicates
 from lowdim.validation import check_choice, check_fraction, check_int
 
 __all__ = ["PCA", "participation_ratio", "variance_threshold_dimension"]
@@ -137,16 +136,6 @@ class PCA(IDEstimator):
         return variance_threshold_dimension(lam, float(self.variance), fractional=bool(self.fractional))
 
     def _fit_points(self, X: np.ndarray) -> None:
-        if self.duplicates != "keep":
-            kept, _ = find_duplicates(X)
-            n_dup = X.shape[0] - len(kept)
-            if n_dup and self.duplicates == "error":
-                raise LowdimError(f"X (shape {X.shape}) has {n_dup} duplicate rows; remove them "
-                                  "(np.unique(X, axis=0)) or pass duplicates='drop'")
-            if n_dup:
-                X = X[kept]
-                self.n_samples_ = X.shape[0]
-                self.n_duplicates_dropped_ += n_dup
         n, D = X.shape
         if n < 2:
             raise LowdimError(f"PCA needs at least 2 distinct rows, got {n}")

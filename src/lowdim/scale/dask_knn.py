@@ -29,6 +29,7 @@ from lowdim.neighbors import (
     Neighbors,
     _drop_self,
     _query_rows,
+    drop_near_duplicates,
     find_duplicates,
     knn_search,
 )
@@ -150,24 +151,8 @@ def dask_kneighbors(
                     f"{S.source} (shape {S.shape}, {S.dtype}) has {len(near)} near-duplicate rows (closer than "
                     f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); deduplicate them or pass "
                     "duplicates='drop'")
-            # the same bookkeeping as lowdim.kneighbors: each dropped row is represented by its
-            # nearest neighbour, which is kept
-            keep_mask = np.ones(n, bool)
-            keep_mask[near] = False
-            new_pos = np.cumsum(keep_mask) - 1
-            target = np.arange(n)
-            nn_of = np.full(n, -1)
-            nn_of[q_idx] = idx[:, 0]
-            target[near] = nn_of[near]
-            for _ in range(8):
-                bad = ~keep_mask[target]
-                if not bad.any():
-                    break
-                target[bad] = np.where(nn_of[target[bad]] >= 0, nn_of[target[bad]], target[bad])
-            rep = new_pos[target][rep]
-            kept = kept[keep_mask]
+            keep_mask, kept, rep, q_idx = drop_near_duplicates(near, n, idx, q_idx, kept, rep)
             n_drop += len(near)
-            q_idx = new_pos[q_idx[keep_mask[q_idx]]]
             dist, idx, qnorm, mode = _search(*args, kept, q_idx, True)
     if n_drop and duplicates == "drop":
         warnings.warn(
