@@ -200,3 +200,20 @@ def test_dask_client_gives_the_serial_answer(tmp_path):
     assert dist.per_d == serial.per_d and dist.d90 == serial.d90
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 1 + 4  # the coordinator wrote every run once
+
+
+def test_lr_scaling_sqrt_is_recorded_per_d():
+    seen = []
+
+    def recording_train(model, *, lr, seed):
+        seen.append((model.d if isinstance(model, SubspaceModel) else None, lr))
+        return train_fn(model, lr=lr, seed=seed)
+
+    task = Task("quad", model_fn, recording_train, evaluate_fn, lrs=(0.02,), baseline_lrs=(1.0,))
+    r = find_d90(task, seeds=1, threshold=0.5, threshold_rule="absolute", d_min=10, d_max=40,
+                 grid_factor=4, max_bisect=0, lr_scaling="sqrt")
+    assert (10, pytest.approx(0.02 * 10.0)) in seen and (40, pytest.approx(0.02 * 5.0)) in seen
+    assert {run["d"]: run["lr"] for run in r.runs if run["kind"] == "subspace"} == {10: pytest.approx(0.2), 40: pytest.approx(0.1)}
+    assert r.config["lr_scaling"] == "sqrt"
+    with pytest.raises(LowdimError, match="lr_scaling"):
+        find_d90(task, lr_scaling="linear")

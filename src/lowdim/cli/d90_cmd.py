@@ -23,6 +23,8 @@ def d90_command(
     d_max: Annotated[int | None, typer.Option("--d-max", help="Largest d of the log grid (default D)")] = None,
     max_bisect: Annotated[int, typer.Option("--max-bisect", help="Bisection steps after the grid")] = 6,
     lr: Annotated[list[float] | None, typer.Option("--lr", help="Subspace learning rate(s) to try per run (repeat)")] = None,
+    lr_scaling: Annotated[str, typer.Option("--lr-scaling", help="constant | sqrt (lr · √(1000/d): one "
+                                            "rate for a whole sweep, --lr is then the rate at d=1000)")] = "constant",
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch budget per run (early stopping inside)")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
     random_init: Annotated[bool, typer.Option("--random-init", help="minilm_scifact: start from a random "
@@ -71,7 +73,7 @@ def d90_command(
             res = find_d90(task, task_options=options, projection=projection, said=said,
                            normalize="tensor" if per_tensor else "network", seeds=seeds,
                            threshold=threshold, threshold_rule=rule, baseline=baseline, d_min=d_min,
-                           d_max=d_max, max_bisect=max_bisect, lrs=lr or None,
+                           d_max=d_max, max_bisect=max_bisect, lrs=lr or None, lr_scaling=lr_scaling,
                            results=str(out / "runs.jsonl") if out is not None else None, resume=resume,
                            client=client, progress=on_run)
             n_runs = len(res.runs)

@@ -36,9 +36,30 @@ from lowdim.subspace.projections import DEFAULT_MAX_DENSE_BYTES, PROJECTIONS
 from lowdim.subspace.tasks import TASKS, Task
 from lowdim.validation import check_choice, check_fraction, check_int
 
-__all__ = ["D90Result", "find_d90", "run_one"]
+__all__ = ["D90Result", "find_d90", "run_one", "scaled_lr"]
 
 THRESHOLD_RULES = ("relative", "absolute")
+#: how the subspace learning rate follows d: kept, or scaled by √(LR_REFERENCE_D / d)
+LR_SCALINGS = ("constant", "sqrt")
+LR_REFERENCE_D = 1000
+
+
+def scaled_lr(lr: float, d: int | None, scaling: str) -> float:
+    """The learning rate a subspace run at dimension ``d`` uses.
+
+    With Adam every coordinate of z moves by about ``lr`` per step, so a step moves θ by about
+    ``lr·√d`` (P has near-orthogonal unit columns). ``"sqrt"`` scales ``lr`` by
+    ``√(1000 / d)``: the parameter-space step stays what ``lr`` gives at d = 1,000, so one
+    learning rate serves a whole sweep from d = 10 to 10⁵. ``"constant"`` keeps ``lr``.
+
+    Examples
+    --------
+    >>> scaled_lr(0.01, 4000, "sqrt")
+    0.005
+    """
+    if scaling == "constant" or d is None:
+        return float(lr)
+    return float(lr) * math.sqrt(LR_REFERENCE_D / int(d))
 
 
 # ------------------------------------------------------------------------------ one training run
@@ -66,8 +87,9 @@ def run_one(spec: dict) -> dict:
     Module-level and picklable, so that a runner can ship it to Dask workers. ``spec`` keys:
     ``kind`` ("baseline" | "subspace"), ``d``, ``seed``, ``task`` (name or Task),
     ``task_options``, ``init_seed``, ``projection``, ``said``, ``normalize``, ``lrs``,
-    ``max_dense_bytes``.
-    Every learning rate in ``lrs`` is tried; the one with the best validation metric is kept.
+    ``max_dense_bytes``, ``lr_scaling``.
+    Every learning rate in ``lrs`` is tried (scaled with d, see :func:`scaled_lr`); the one with
+    the best validation metric is kept.
     """
     import torch
 
@@ -82,7 +104,8 @@ def run_one(spec: dict) -> dict:
         t0 = time.perf_counter()
         tried = []
         best: dict | None = None
-        for lr in spec["lrs"]:
+        for lr0 in spec["lrs"]:
+            lr = lr0 if spec["kind"] == "baseline" else scaled_lr(lr0, spec["d"], spec.get("lr_scaling", "constant"))
             torch.manual_seed(int(spec["seed"]))
             model = task.model_fn(int(spec["init_seed"]))
             if spec["kind"] == "subspace":
@@ -197,6 +220,7 @@ def find_d90(
     max_bisect: int = 6,
     lrs: Sequence[float] | None = None,
     baseline_lrs: Sequence[float] | None = None,
+    lr_scaling: str = "constant",
     init_seed: int = 0,
     confidence: float = 0.95,
     max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
@@ -237,6 +261,10 @@ def find_d90(
     max_bisect : int, default=6
     lrs, baseline_lrs : sequence of float, optional
         Learning rates tried per run (best validation metric kept); default the task's.
+    lr_scaling : {"constant", "sqrt"}, default="constant"
+        ``"sqrt"``: a subspace run at dimension d uses ``lr · √(1000 / d)``, which keeps the
+        parameter-space step of Adam constant across d (see :func:`scaled_lr`); ``lrs`` are
+        then the rates at d = 1,000. Records keep the rate actually used.
     init_seed : int
         Seed of θ₀ (the model's initialisation) — fixed across all runs.
     confidence : float, default=0.95
@@ -272,6 +300,7 @@ def find_d90(
     check_choice("projection", projection, PROJECTIONS)
     check_choice("threshold_rule", threshold_rule, THRESHOLD_RULES)
     check_choice("normalize", normalize, ("network", "tensor"))
+    check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
     threshold = check_fraction("threshold", threshold)
     check_fraction("confidence", confidence, high_open=True)
     check_fraction("rel_tol", rel_tol, high=1.0)
@@ -306,7 +335,7 @@ def find_d90(
               "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline,
               "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
-              "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
+              "lr_scaling": lr_scaling, "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
               "metric": task_obj.metric, "confidence": float(confidence)}
     store = None
     if results is not None:
@@ -328,7 +357,7 @@ def find_d90(
     task_ref: Any = task if isinstance(task, str) else task_obj
     base_spec = {"task": task_ref, "task_options": dict(task_options or {}), "init_seed": int(init_seed),
                  "projection": projection, "said": bool(said), "normalize": normalize,
-                 "max_dense_bytes": int(max_dense_bytes)}
+                 "max_dense_bytes": int(max_dense_bytes), "lr_scaling": lr_scaling}
     records: dict[tuple, dict] = {}
     if store is not None:
         from lowdim.subspace.records import run_key

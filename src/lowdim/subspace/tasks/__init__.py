@@ -23,6 +23,8 @@ TASKS: dict[str, str] = {
     "mnist1d_cnn": "lowdim.subspace.tasks.vision:mnist1d_cnn",
     "mnist_fc": "lowdim.subspace.tasks.vision:mnist_fc",
     "mnist_lenet": "lowdim.subspace.tasks.vision:mnist_lenet",
+    "mnist5k_fc": "lowdim.subspace.tasks.vision:mnist5k_fc",
+    "mnist5k_lenet": "lowdim.subspace.tasks.vision:mnist5k_lenet",
     "minilm_scifact": "lowdim.subspace.tasks.minilm:minilm_scifact",
 }
 

