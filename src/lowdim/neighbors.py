@@ -4,7 +4,10 @@ Exact search is a blocked GEMM: for a block of queries ``Q`` the score ``q·r �
 nearest) comes from one float32 matrix product against the reference points augmented with a
 column of ``−½‖r‖²``; a running top-(k+margin) is kept with ``argpartition`` and the candidates are
 re-ranked with exact float64 distances, so float32 cancellation never decides an answer. Memory is
-bounded by the block (never an n×n matrix); blocks run on all cores. A CUDA tensor (or
+bounded by the block (never an n×n matrix); blocks run on all cores. On CPUs with native bfloat16
+dot products, large Euclidean searches take their candidates from a bfloat16 GEMM instead and
+prove each answer exact with a rounding-error bound (:mod:`lowdim.knn_bf16`); queries the bound
+cannot prove are searched again in float32. A CUDA tensor (or
 ``device="cuda"``) runs the same algorithm in torch on the GPU. Above a work threshold FAISS HNSW
 (optional extra) gives approximate neighbours, and the result says so.
 """
@@ -30,6 +33,9 @@ BACKENDS = ("auto", "exact", "torch", "faiss")
 #: Above this many multiply-adds (n_queries · n_reference · n_features) ``backend="auto"`` uses
 #: FAISS HNSW when it is installed (≈ 100,000² × 2,000, a few minutes of exact search on 2 cores).
 AUTO_APPROX_WORK = 2e13
+#: exact search with certified bfloat16 candidates (:mod:`lowdim.knn_bf16`) from this much work
+#: (n_queries × n × D) on CPUs with native bfloat16 dot products (AVX512-BF16 / AMX) and torch
+BF16_MIN_WORK = 5e10
 #: Rows closer to another row than this many units of roundoff (eps of the dtype × the row's
 #: norm) count as near duplicates.
 NEAR_DUPLICATE_ULPS = 8
@@ -55,7 +61,9 @@ class Neighbors:
         For every original row, the row of ``points`` that stands for it (duplicates map to the
         copy that was kept).
     backend : str
-        ``"exact-numpy"``, ``"exact-torch-cuda"``, ``"exact-torch-cpu"`` or ``"faiss-hnsw"``.
+        ``"exact-numpy"``, ``"exact-bf16"`` (float32 data searched through certified bfloat16
+        candidates, see :mod:`lowdim.knn_bf16`), ``"exact-torch-cuda"``, ``"exact-torch-cpu"``
+        or ``"faiss-hnsw"``.
     exact : bool
         False when an approximate index was used.
     n_duplicates_dropped : int
@@ -185,8 +193,7 @@ def knn_search(
         vals, idx = _faiss_search(_np(reference), _np(queries), kk, metric)
         name = "faiss-hnsw"
     else:
-        vals, idx = _numpy_search(_np(reference), _np(queries), kk, metric, n_jobs, block_size)
-        name = "exact-numpy"
+        vals, idx, name = _numpy_search(_np(reference), _np(queries), kk, metric, n_jobs, block_size)
     if exclude is not None:
         vals, idx = _drop_self(vals, idx, np.asarray(exclude))
     return vals, idx, name
@@ -285,13 +292,23 @@ def kneighbors(
                     f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); "
                     "deduplicate them or pass duplicates='drop'"
                 )
+            stay = np.ones(n, bool)
+            stay[near] = False
+            stay = stay[q_idx]
             keep_mask, kept, rep, q_idx = drop_near_duplicates(near, n, idx, q_idx, kept, rep)
             A = A[keep_mask]
             n_drop += len(near)
-            ref_in = _to_device(A, device) if device else A
-            dist, idx, name = knn_search(ref_in, _rows(ref_in, q_idx, n), k,
-                                         exclude=q_idx, backend=backend, device=device,
-                                         n_jobs=n_jobs, block_size=block_size)
+            # removing points cannot bring nearer neighbours: only the queries that had a dropped
+            # point among their neighbours are searched again
+            new_pos = np.cumsum(keep_mask) - 1
+            dist, idx = dist[stay], idx[stay]
+            redo = np.flatnonzero(~keep_mask[idx].all(axis=1))
+            idx = new_pos[idx]
+            if len(redo):
+                ref_in = _to_device(A, device) if device else A
+                dist[redo], idx[redo], _ = knn_search(ref_in, _rows(ref_in, q_idx[redo], len(A)), k,
+                                                      exclude=q_idx[redo], backend=backend, device=device,
+                                                      n_jobs=n_jobs, block_size=block_size)
     if n_drop and duplicates == "drop":
         warnings.warn(
             f"dropped {n_drop} duplicate or near-duplicate rows of {n0} (they make neighbour "
@@ -407,16 +424,27 @@ def _block_rows(n_ref: int, block_size: int | None) -> int:
     return int(np.clip(8_000_000 // max(n_ref, 1), 16, 4096))
 
 
-def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
-                  n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k on the CPU: PCA-bounded pruning where the data allow it, else blocked GEMM."""
+def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str, n_jobs: int | None,
+                  block_size: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Exact top-k on the CPU: PCA-bounded pruning where the data allow it, else certified
+    bfloat16 candidates on CPUs with native bf16 dot products, else blocked float32 GEMM."""
     # pruning pays its set-up (a D×D covariance and a bound-space index) only with many queries
     if (metric == "euclidean" and R.shape[1] >= 32 and R.shape[0] >= 4000 and k < R.shape[0] // 4
             and Q.shape[0] >= 4 * R.shape[1]):
         res = _pruned_search(R, Q, k, n_jobs, block_size)
         if res is not None:
-            return res
-    return _gemm_topk(R, Q, k, metric, n_jobs, block_size)
+            return (*res, "exact-numpy")
+    work = float(Q.shape[0]) * R.shape[0] * R.shape[1]
+    if metric == "euclidean" and work >= BF16_MIN_WORK and k < R.shape[0] // 4:
+        from lowdim.knn_bf16 import bf16_fast, bf16_knn
+
+        if bf16_fast():
+            dist, idx, ok = bf16_knn(R, Q, k, block_size=block_size)
+            bad = np.flatnonzero(~ok)
+            if len(bad):  # the bound could not prove these: search them exactly
+                dist[bad], idx[bad] = _gemm_topk(R, Q[bad], k, metric, n_jobs, block_size)
+            return dist, idx, "exact-bf16"
+    return (*_gemm_topk(R, Q, k, metric, n_jobs, block_size), "exact-numpy")
 
 
 def _pruned_search(R: np.ndarray, Q: np.ndarray, k: int, n_jobs: int | None,
