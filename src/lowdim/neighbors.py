@@ -36,6 +36,18 @@ AUTO_APPROX_WORK = 2e13
 #: exact search with certified bfloat16 candidates (:mod:`lowdim.knn_bf16`) from this much work
 #: (n_queries × n × D) on CPUs with native bfloat16 dot products (AVX512-BF16 / AMX) and torch
 BF16_MIN_WORK = 5e10
+#: where exact search runs on certified bfloat16 candidates, auto switches to approximate search
+#: only above this multiple of AUTO_APPROX_WORK (the exact search is that much faster there)
+BF16_APPROX_FACTOR = 2.5
+
+
+def _approx_limit(metric: str) -> float:
+    if metric == "euclidean":
+        from lowdim.knn_bf16 import bf16_fast
+
+        if bf16_fast():
+            return AUTO_APPROX_WORK * BF16_APPROX_FACTOR
+    return AUTO_APPROX_WORK
 #: Rows closer to another row than this many units of roundoff (eps of the dtype × the row's
 #: norm) count as near duplicates.
 NEAR_DUPLICATE_ULPS = 8
@@ -183,7 +195,7 @@ def knn_search(
         work = float(queries.shape[0]) * n_ref * reference.shape[1]
         if on_cuda:
             backend = "torch"
-        elif work > AUTO_APPROX_WORK and _has("faiss"):
+        elif work > _approx_limit(metric) and _has("faiss"):
             backend = "faiss"
         else:
             backend = "exact"
@@ -227,7 +239,8 @@ def kneighbors(
         estimator. ``"drop"`` keeps one copy and warns with the count; ``"error"`` raises.
     backend : {"auto", "exact", "torch", "faiss"}, default="auto"
         ``"auto"`` is exact (numpy on CPU, torch on CUDA) unless the work exceeds
-        :data:`AUTO_APPROX_WORK` and FAISS is installed, then approximate HNSW.
+        :data:`AUTO_APPROX_WORK` (× :data:`BF16_APPROX_FACTOR` where the certified bfloat16 exact
+        search runs) and FAISS is installed, then approximate HNSW.
     device : str, optional
         ``"cuda"`` to search on the GPU with torch.
     n_jobs : int, optional
