@@ -37,6 +37,7 @@ def test_d90_json_out_plot_and_resume(tmp_path):
     (["--rule", "percent"], "absolute, relative"),
     (["--resume"], "--out"),
     (["--task", "mnist_fc", "--data", "/nonexistent"], "never downloads"),
+    (["--lr-scaling", "linear"], "constant, sqrt"),
 ])
 def test_d90_bad_input_exit_2(args, message):
     from lowdim.cli import main
@@ -54,3 +55,12 @@ def test_d90_mismatched_resume_names_field(tmp_path, capsys):
         main(["d90", *FAST, "--quiet", "--out", str(tmp_path), "--resume", "--projection", "sparse"])
     assert exc.value.code == 2
     assert "'projection'" in capsys.readouterr().err
+
+
+def test_d90_lr_scaling_sqrt_records_scaled_rates(tmp_path):
+    r = CliRunner().invoke(app, ["d90", *FAST, "--json", "--lr", "0.1", "--lr-scaling", "sqrt"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["config"]["lr_scaling"] == "sqrt"
+    assert {run["d"]: round(run["lr"], 6) for run in doc["runs"]} == {128: round(0.1 * (1000 / 128) ** 0.5, 6),
+                                                                       256: round(0.1 * (1000 / 256) ** 0.5, 6)}
