@@ -159,3 +159,26 @@ def test_pruning_declines_flat_spectrum(rng):
 
     X = rng.normal(size=(5000, 40))
     assert _pruned_search(X, X, 3, None, None) is None
+
+
+def test_faiss_graph_reports_its_recall_and_warns_when_poor(rng, monkeypatch):
+    pytest.importorskip("faiss")
+    import lowdim.neighbors as nbmod
+
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    nb = lowdim.kneighbors(X, 5, backend="faiss")
+    assert 0.95 < nb.info["recall_estimate"] <= 1.0
+    # a graph that is half wrong: the estimate sees it, and the caller is warned
+    real = nbmod._faiss_search
+
+    def half_wrong(R, Q, k, metric):
+        v, i = real(R, Q, k, metric)
+        wrong = (i[:, k // 2 + 1:] + 17) % len(R)
+        rows = np.arange(len(Q))[:, None]  # the queries are all the points, in order
+        i[:, k // 2 + 1:] = np.where(wrong == rows, (wrong + 1) % len(R), wrong)
+        return v, i
+
+    monkeypatch.setattr(nbmod, "_faiss_search", half_wrong)
+    with pytest.warns(UserWarning, match="approximate k-NN"):
+        bad = lowdim.kneighbors(X, 6, backend="faiss")
+    assert bad.info["recall_estimate"] < 0.7

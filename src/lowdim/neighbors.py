@@ -33,6 +33,10 @@ BACKENDS = ("auto", "exact", "torch", "faiss")
 #: Above this many multiply-adds (n_queries · n_reference · n_features) ``backend="auto"`` uses
 #: FAISS HNSW when it is installed (≈ 100,000² × 2,000, a few minutes of exact search on 2 cores).
 AUTO_APPROX_WORK = 2e13
+#: queries whose exact neighbours are computed to estimate an approximate graph's recall,
+#: and the recall below which a warning says the graph is unreliable
+RECALL_SAMPLE = 256
+RECALL_WARNING = 0.9
 #: exact search with certified bfloat16 candidates (:mod:`lowdim.knn_bf16`) from this much work
 #: (n_queries × n × D) on CPUs with native bfloat16 dot products (AVX512-BF16 / AMX) and torch
 BF16_MIN_WORK = 5e10
@@ -82,6 +86,9 @@ class Neighbors:
         Exact plus near duplicates removed.
     seconds : float
         Time spent building the graph.
+    info : dict
+        For approximate graphs, ``"recall_estimate"``: recall@k measured against exact search
+        on 256 random queries (a warning is issued below 0.9).
     """
 
     distances: np.ndarray
@@ -329,11 +336,31 @@ def kneighbors(
             UserWarning,
             stacklevel=2,
         )
+    info: dict = {}
+    if name.startswith("faiss"):
+        info["recall_estimate"] = _sample_recall(A, q_idx, idx, k)
+        if info["recall_estimate"] < RECALL_WARNING:
+            warnings.warn(
+                f"approximate k-NN ({name}) found only {info['recall_estimate']:.0%} of the true {k} "
+                f"neighbours on a sample of {RECALL_SAMPLE} queries; local and ratio estimates on this graph "
+                "are biased: pass backend='exact' (exact search is certified and fast on bf16 CPUs) "
+                "or subsample the queries (queries=...)", UserWarning, stacklevel=2)
     return Neighbors(
         distances=dist, indices=idx, points=A, query_indices=q_idx, kept=kept,
         representative=rep, backend=name, exact=not name.startswith("faiss"),
-        n_duplicates_dropped=int(n_drop), seconds=time.perf_counter() - t0,
+        n_duplicates_dropped=int(n_drop), seconds=time.perf_counter() - t0, info=info,
     )
+
+
+def _sample_recall(A: np.ndarray, q_idx: np.ndarray, idx: np.ndarray, k: int) -> float:
+    """recall@k of an approximate graph on RECALL_SAMPLE random queries, against exact search."""
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(q_idx), size=min(RECALL_SAMPLE, len(q_idx)), replace=False)
+    rows = q_idx[pick]
+    _, exact = _gemm_topk(A, A[rows], k + 1, "euclidean", None, None)
+    exact = _drop_self(np.zeros(exact.shape), exact, rows)[1]
+    hits = sum(len(np.intersect1d(a, b)) for a, b in zip(idx[pick], exact))
+    return hits / (len(pick) * k)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -91,7 +91,9 @@ class IDEstimator:
             self.n_duplicates_dropped_ = nb.n_duplicates_dropped
             self.neighbors_backend_ = nb.backend
             if not nb.exact:
-                self.notes_.append(f"approximate neighbours ({nb.backend})")
+                rec = nb.info.get("recall_estimate")
+                self.notes_.append(f"approximate neighbours ({nb.backend}"
+                                   + (f", sampled recall@k {rec:.2f})" if rec is not None else ")"))
             self._fit_neighbors(nb)
             if self.local:
                 self.local_dimensions_ = nb.to_original(self._local_neighbors(nb))
