@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--grid-factor", type=float, default=4.0)
     ap.add_argument("--max-bisect", type=int, default=2)
     ap.add_argument("--lrs", default="0.003,0.03")
-    ap.add_argument("--lr-scaling", default="constant", choices=["constant", "sqrt"])
+    ap.add_argument("--lr-scaling", default=None, choices=["constant", "sqrt"], help="default: the task's")
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: leave as is)")
     ap.add_argument("--data", default="", help="SciFact folder (minilm) ")

@@ -215,5 +215,9 @@ def test_lr_scaling_sqrt_is_recorded_per_d():
     assert (10, pytest.approx(0.02 * 10.0)) in seen and (40, pytest.approx(0.02 * 5.0)) in seen
     assert {run["d"]: run["lr"] for run in r.runs if run["kind"] == "subspace"} == {10: pytest.approx(0.2), 40: pytest.approx(0.1)}
     assert r.config["lr_scaling"] == "sqrt"
+    # a task's own default applies when the caller does not choose
+    task.lr_scaling = "sqrt"
+    r2 = find_d90(task, seeds=1, threshold=0.5, threshold_rule="absolute", d_min=10, d_max=10, max_bisect=0)
+    assert r2.config["lr_scaling"] == "sqrt" and r2.runs[-1]["lr"] == pytest.approx(0.2)
     with pytest.raises(LowdimError, match="lr_scaling"):
         find_d90(task, lr_scaling="linear")

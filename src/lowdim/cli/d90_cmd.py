@@ -23,8 +23,9 @@ def d90_command(
     d_max: Annotated[int | None, typer.Option("--d-max", help="Largest d of the log grid (default D)")] = None,
     max_bisect: Annotated[int, typer.Option("--max-bisect", help="Bisection steps after the grid")] = 6,
     lr: Annotated[list[float] | None, typer.Option("--lr", help="Subspace learning rate(s) to try per run (repeat)")] = None,
-    lr_scaling: Annotated[str, typer.Option("--lr-scaling", help="constant | sqrt (lr · √(1000/d): one "
-                                            "rate for a whole sweep, --lr is then the rate at d=1000)")] = "constant",
+    lr_scaling: Annotated[str | None, typer.Option("--lr-scaling", help="constant | sqrt (lr · √(1000/d): one "
+                                                   "rate for a whole sweep, --lr is then the rate at d=1000); "
+                                                   "default: the task's")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch budget per run (early stopping inside)")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
     random_init: Annotated[bool, typer.Option("--random-init", help="minilm_scifact: start from a random "

@@ -220,7 +220,7 @@ def find_d90(
     max_bisect: int = 6,
     lrs: Sequence[float] | None = None,
     baseline_lrs: Sequence[float] | None = None,
-    lr_scaling: str = "constant",
+    lr_scaling: str | None = None,
     init_seed: int = 0,
     confidence: float = 0.95,
     max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
@@ -261,8 +261,9 @@ def find_d90(
     max_bisect : int, default=6
     lrs, baseline_lrs : sequence of float, optional
         Learning rates tried per run (best validation metric kept); default the task's.
-    lr_scaling : {"constant", "sqrt"}, default="constant"
-        ``"sqrt"``: a subspace run at dimension d uses ``lr · √(1000 / d)``, which keeps the
+    lr_scaling : {"constant", "sqrt"}, optional
+        Default: the task's (``"sqrt"`` for ``minilm_scifact`` and ``mnist5k_*``, else
+        ``"constant"``). ``"sqrt"``: a subspace run at dimension d uses ``lr · √(1000 / d)``, which keeps the
         parameter-space step of Adam constant across d (see :func:`scaled_lr`); ``lrs`` are
         then the rates at d = 1,000. Records keep the rate actually used.
     init_seed : int
@@ -300,7 +301,6 @@ def find_d90(
     check_choice("projection", projection, PROJECTIONS)
     check_choice("threshold_rule", threshold_rule, THRESHOLD_RULES)
     check_choice("normalize", normalize, ("network", "tensor"))
-    check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
     threshold = check_fraction("threshold", threshold)
     check_fraction("confidence", confidence, high_open=True)
     check_fraction("rel_tol", rel_tol, high=1.0)
@@ -312,6 +312,8 @@ def find_d90(
     if not (isinstance(grid_factor, (int, float)) and grid_factor > 1):
         raise LowdimError(f"grid_factor={grid_factor!r} must be a number > 1")
     task_obj = resolve_task(task, task_options)
+    lr_scaling = task_obj.lr_scaling if lr_scaling is None else lr_scaling
+    check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
     lrs = tuple(float(x) for x in (lrs or task_obj.lrs))
     baseline_lrs = tuple(float(x) for x in (baseline_lrs or task_obj.baseline_lrs))
     if not lrs or not baseline_lrs or min(lrs + baseline_lrs) <= 0:

@@ -34,6 +34,9 @@ class Task:
         is kept — a per-d, per-seed learning-rate choice).
     baseline_lrs : sequence of float
         Learning rates tried for the full-training baseline.
+    lr_scaling : {"constant", "sqrt"}
+        How ``lrs`` follow d unless :func:`~lowdim.subspace.find_d90` is told otherwise
+        (see :func:`~lowdim.subspace.search.scaled_lr`).
     metric : str
         Name of the metric ``evaluate_fn`` returns.
     description : str
@@ -45,6 +48,7 @@ class Task:
     evaluate_fn: Callable[[Any], float]
     lrs: Sequence[float] = (1e-2,)
     baseline_lrs: Sequence[float] = (1e-3,)
+    lr_scaling: str = "constant"
     metric: str = "accuracy"
     description: str = ""
     info: dict = field(default_factory=dict)

