@@ -81,6 +81,12 @@ class DaskRunner:
                     fut.release()
                     yield specs[i], record
                     continue
+                if fut.status in ("lost", "pending"):
+                    # it finished, then its worker died before we read it: the scheduler
+                    # recomputes it elsewhere, so wait for it again rather than resubmit
+                    pending[fut] = (i, attempt)
+                    ac.add(fut)
+                    continue
                 exc = fut.exception() if fut.status == "error" else None
                 if exc is None and fut.status == "cancelled":
                     exc = distributed.client.FutureCancelledError(fut.key, "cancelled")  # worker or scheduler lost it
@@ -88,6 +94,8 @@ class DaskRunner:
                     self.n_resubmitted_ += 1
                     ac.add(submit(i, attempt + 1))
                     continue
+                if exc is None:  # pragma: no cover - a status distributed does not document
+                    raise LowdimError(f"run {i} ({specs[i]!r}) ended in state {fut.status!r} without a result")
                 if isinstance(exc, lost):
                     raise LowdimError(
                         f"run {i} ({specs[i]!r}) lost its worker {attempt + 1} times "
