@@ -89,3 +89,24 @@ def test_near_duplicates_only_affected_queries_are_searched_again():
     ref = lowdim.kneighbors(X, 7)
     assert np.array_equal(nb.indices, ref.indices)
     np.testing.assert_allclose(nb.distances, ref.distances, rtol=1e-12)
+
+
+@pytest.mark.parametrize("D", [64, 1000])
+def test_rounding_bound_holds_on_every_score(D):
+    """The GEMM's actual error never exceeds the bound the certificate relies on (incl. K-blocking)."""
+    import torch
+
+    rng = np.random.default_rng(D)
+    X = (rng.normal(size=(600, D)) * rng.uniform(0.1, 10, size=D) + 3).astype(np.float32)
+    centre = X.mean(axis=0, dtype=np.float64)
+    Rb, r_sq, r_err, r_tn, r_tail = kb._prepare(X, centre, "norm", torch)
+    Qb, q_sq, q_err, q_tn, _ = kb._prepare(X[:200], centre, "one", torch)
+    S = (Qb @ Rb.T).to(torch.float64).numpy()
+    Xc = X.astype(np.float64) - centre
+    exact = Xc[:200] @ Xc.T - 0.5 * r_sq[None, :]
+    E = kb.score_error_bound(q_tn, q_err, float(r_err.max()), float(r_tn.max()), float(r_tail.max()),
+                             float(0.5 * r_sq.max()) * (1 + 2.0 ** -7), D)
+    u = 2.0 ** -9
+    allowed = 2 * u / (1 - u) * np.abs(S) + E[:, None]
+    assert np.all(np.abs(exact - S) <= allowed)
+    assert np.abs(exact - S).max() > 0  # the check is not vacuous: bf16 does round

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bf16_fast", "bf16_knn"]
+__all__ = ["bf16_fast", "bf16_knn", "score_error_bound"]
 
 _U_BF16 = 2.0 ** -9  # unit roundoff of bfloat16 (round to nearest)
 RERANK_ROWS = 64  # queries per re-ranking step: its gathers stay in cache
@@ -86,6 +86,21 @@ def _prepare(X: np.ndarray, centre: np.ndarray, tail: str, torch: Any) -> tuple:
     return out, sq, err, rtn, tail_err
 
 
+def score_error_bound(q_tn: np.ndarray, q_err: np.ndarray, max_err: float, max_tn: float, max_tail: float,
+                      max_half: float, D: int) -> np.ndarray:
+    """Per-query bound of ``|(q·r − ½‖r‖²) − fp32-accumulated (q̃·r̃ + hi + lo)|`` over every r.
+
+    Inputs' rounding: ``q·r − q̃·r̃ = q̃·δr + δq·r̃ + δq·δr`` (Cauchy–Schwarz on each term); the
+    norm columns' residual ``max_tail``; float32 accumulation of D + 2 exact products:
+    ``γ·Σ|terms|`` with ``γ = n·2⁻²⁴ / (1 − n·2⁻²⁴)`` (Higham, Thm 3.1), plus products flushed to
+    zero below 2⁻¹²⁶ by the bf16 dot-product instructions.
+    """
+    n = D + 2
+    gamma = n * 2.0 ** -24 / (1 - n * 2.0 ** -24)
+    return (q_tn * max_err + q_err * max_tn + q_err * max_err + max_tail
+            + gamma * (q_tn * max_tn + max_half) + n * 2.0 ** -126)
+
+
 def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = None,
              margin: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Euclidean k-NN of ``Q`` in ``R`` with certified bfloat16 candidates.
@@ -129,13 +144,11 @@ def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = N
         q_sq, q_err, q_tn = r_sq, r_err, r_tn
     else:
         Qb, q_sq, q_err, q_tn, _ = _prepare(Q, centre, "one", torch)
-    gamma = (D + 2) * 2.0 ** -24 / (1 - (D + 2) * 2.0 ** -24)
     max_err, max_tn = float(r_err.max()), float(r_tn.max())
     max_tail = float(r_tail.max())
     max_half = float(0.5 * r_sq.max()) * (1 + 2.0 ** -7)  # |hi| + |lo| ≤ ½‖r‖² (1 + 2u)
     # bound of |(q·r − ½‖r‖²) − (q̃·r̃ + hi + lo)| for every r, per query, plus fp32 accumulation
-    E = (q_tn * max_err + q_err * max_tn + q_err * max_err + max_tail
-         + gamma * (q_tn * max_tn + max_half))
+    E = score_error_bound(q_tn, q_err, max_err, max_tn, max_tail, max_half, D)
     m = Q.shape[0]
     b = int(block_size or np.clip(128_000_000 // max(n, 1), 64, 4096))
     dist = np.empty((m, k))
