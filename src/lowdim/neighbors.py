@@ -312,18 +312,10 @@ def kneighbors(
                     f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); "
                     "deduplicate them or pass duplicates='drop'"
                 )
-            stay = np.ones(n, bool)
-            stay[near] = False
-            stay = stay[q_idx]
-            keep_mask, kept, rep, q_idx = drop_near_duplicates(near, n, idx, q_idx, kept, rep)
+            keep_mask, kept, rep, q_idx, dist, idx, redo = drop_near_duplicates(near, n, dist, idx, q_idx,
+                                                                                kept, rep)
             A = A[keep_mask]
             n_drop += len(near)
-            # removing points cannot bring nearer neighbours: only the queries that had a dropped
-            # point among their neighbours are searched again
-            new_pos = np.cumsum(keep_mask) - 1
-            dist, idx = dist[stay], idx[stay]
-            redo = np.flatnonzero(~keep_mask[idx].all(axis=1))
-            idx = new_pos[idx]
             if len(redo):
                 ref_in = _to_device(A, device) if device else A
                 dist[redo], idx[redo], _ = knn_search(ref_in, _rows(ref_in, q_idx[redo], len(A)), k,
@@ -408,13 +400,21 @@ def _query_rows(queries: int | np.ndarray | None, n: int, seed: int | None) -> n
     return q
 
 
-def drop_near_duplicates(near: np.ndarray, n: int, idx: np.ndarray, q_idx: np.ndarray, kept: np.ndarray,
-                         rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def drop_near_duplicates(near: np.ndarray, n: int, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray,
+                         kept: np.ndarray, rep: np.ndarray) -> tuple:
     """Bookkeeping after near duplicates ``near`` (rows of the current n points) are dropped.
 
     Each dropped row is represented by its nearest neighbour, following chains to a kept row.
-    Returns the keep mask over the n rows, and the updated ``kept`` (original row numbers),
-    ``representative`` (original row -> new row) and query rows (new numbering).
+    Removing points cannot bring nearer neighbours, so the graph of every remaining query stays
+    valid unless one of its neighbours was dropped: only those ``redo`` rows need a new search.
+
+    Returns
+    -------
+    keep_mask : bool array over the n rows
+    kept, representative : updated original row numbers and original row -> new row
+    q_idx : the remaining queries (new numbering)
+    dist, idx : their graph rows, renumbered (rows in ``redo`` are stale)
+    redo : positions in ``q_idx`` to search again
     """
     keep_mask = np.ones(n, bool)
     keep_mask[near] = False
@@ -428,7 +428,11 @@ def drop_near_duplicates(near: np.ndarray, n: int, idx: np.ndarray, q_idx: np.nd
         if not bad.any():
             break
         target[bad] = np.where(nn_of[target[bad]] >= 0, nn_of[target[bad]], target[bad])
-    return keep_mask, kept[keep_mask], new_pos[target][rep], new_pos[q_idx[keep_mask[q_idx]]]
+    stay = keep_mask[q_idx]
+    dist, idx = dist[stay], idx[stay]
+    redo = np.flatnonzero(~keep_mask[idx].all(axis=1))
+    return (keep_mask, kept[keep_mask], new_pos[target][rep], new_pos[q_idx[stay]],
+            dist, new_pos[idx], redo)
 
 
 def _near_duplicates(A: np.ndarray, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray) -> np.ndarray:

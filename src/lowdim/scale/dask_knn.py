@@ -151,16 +151,9 @@ def dask_kneighbors(
                     f"{S.source} (shape {S.shape}, {S.dtype}) has {len(near)} near-duplicate rows (closer than "
                     f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); deduplicate them or pass "
                     "duplicates='drop'")
-            stay = np.ones(n, bool)
-            stay[near] = False
-            stay = stay[q_idx]
-            keep_mask, kept, rep, q_idx = drop_near_duplicates(near, n, idx, q_idx, kept, rep)
+            _, kept, rep, q_idx, dist, idx, redo = drop_near_duplicates(near, n, dist, idx, q_idx,
+                                                                          kept, rep)
             n_drop += len(near)
-            # as in kneighbors: only queries that had a dropped point among their neighbours change
-            new_pos = np.cumsum(keep_mask) - 1
-            dist, idx = dist[stay], idx[stay]
-            redo = np.flatnonzero(~keep_mask[idx].all(axis=1))
-            idx = new_pos[idx]
             if len(redo):
                 dist[redo], idx[redo], _, mode = _search(*args, kept, q_idx[redo], True)
     if n_drop and duplicates == "drop":
