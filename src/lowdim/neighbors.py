@@ -44,14 +44,6 @@ BF16_MIN_WORK = 5e10
 #: only above this multiple of AUTO_APPROX_WORK (the exact search is that much faster there)
 BF16_APPROX_FACTOR = 2.5
 
-
-def _approx_limit(metric: str) -> float:
-    if metric == "euclidean":
-        from lowdim.knn_bf16 import bf16_fast
-
-        if bf16_fast():
-            return AUTO_APPROX_WORK * BF16_APPROX_FACTOR
-    return AUTO_APPROX_WORK
 #: Rows closer to another row than this many units of roundoff (eps of the dtype × the row's
 #: norm) count as near duplicates.
 NEAR_DUPLICATE_ULPS = 8
@@ -363,6 +355,15 @@ def _rows(A: Any, rows: np.ndarray, n: int) -> Any:
     if len(rows) == A.shape[0] == n and np.array_equal(rows, np.arange(n)):
         return A
     return A[rows]
+
+
+def _approx_limit(metric: str) -> float:
+    if metric == "euclidean":
+        from lowdim.knn_bf16 import bf16_fast
+
+        if bf16_fast():
+            return AUTO_APPROX_WORK * BF16_APPROX_FACTOR
+    return AUTO_APPROX_WORK
 
 
 def _has(mod: str) -> bool:
