@@ -21,7 +21,7 @@ import numpy as np
 
 from lowdim.validation import check_choice, check_int
 
-__all__ = ["BENCHMARK_MANIFOLDS", "benchmark_suite", "make_benchmark"]
+__all__ = ["BENCHMARK_MANIFOLDS", "LOCAL_ID_BENCHMARKS", "benchmark_suite", "make_benchmark", "make_local_benchmark"]
 
 Gen = Callable[[int, int, int, np.random.Generator], np.ndarray]
 
@@ -223,3 +223,28 @@ def benchmark_suite(n_samples: int = 2500, *, random_state: int | None = 0,
     base = 0 if random_state is None else int(random_state)
     seeds = {name: (None if random_state is None else base + i) for i, name in enumerate(BENCHMARK_MANIFOLDS)}
     return {name: make_benchmark(name, n_samples, random_state=seeds[name]) for name in BENCHMARK_MANIFOLDS}
+
+
+#: name -> (dimension of each component, ambient dimension, description): unions of subspaces whose
+#: ID is known point by point, not globally (a global ID of a union is ill-defined), for local ID.
+LOCAL_ID_BENCHMARKS: dict[str, tuple[tuple[int, ...], int, str]] = {
+    "MoLRG_2-4-8_R48": ((2, 4, 8), 48, "mixture of low-rank Gaussians (Wang et al. 2024), orthogonal subspaces"),
+}
+
+
+def make_local_benchmark(name: str, n_samples: int = 2500, *, random_state: int | None = 0,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Sample a union of subspaces of :data:`LOCAL_ID_BENCHMARKS`: points and each point's true local ID.
+
+    Examples
+    --------
+    >>> X, d = make_local_benchmark("MoLRG_2-4-8_R48", 300)
+    >>> X.shape, sorted(set(d.tolist()))
+    ((300, 48), [2, 4, 8])
+    """
+    from lowdim.datasets.molrg import molrg
+
+    check_choice("local-ID benchmark", name, LOCAL_ID_BENCHMARKS)
+    dims, D, _ = LOCAL_ID_BENCHMARKS[name]
+    X, labels, _ = molrg(n_samples, ambient_dim=D, subspace_dims=dims, random_state=random_state)
+    return X, np.asarray(dims)[labels]
