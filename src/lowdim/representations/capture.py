@@ -344,8 +344,9 @@ def capture_activations(
     work_dir: str | Path | None = None,
     device: Any = None,
     random_state: int = 0,
+    io: str = "output",
 ) -> Activations:
-    """Run ``model`` over ``loader`` and keep the outputs of the selected modules.
+    """Run ``model`` over ``loader`` and keep the outputs (or inputs) of the selected modules.
 
     Parameters
     ----------
@@ -368,6 +369,9 @@ def capture_activations(
     device : torch device, optional
         Move each batch there first.
     random_state : int, default=0
+    io : {"output", "input"}, default="output"
+        Keep what each module returns, or its first positional input (what a Linear layer's
+        weight multiplies; used by :func:`lowdim.lowrank.profile`).
 
     Returns
     -------
@@ -383,13 +387,14 @@ def capture_activations(
     """
     torch = require("torch", "torch")
     check_choice("pool", pool, POOLS)
+    check_choice("io", io, ("output", "input"))
     names = match_layers(model, layers)
     modules = dict(model.named_modules())
     state: dict[str, Any] = {"mask": None, "out": {}}
 
     def hook_for(name: str) -> Any:
-        def hook(_m: Any, _inp: Any, out: Any) -> None:
-            state["out"][name] = out
+        def hook(_m: Any, inp: Any, out: Any) -> None:
+            state["out"][name] = inp if io == "input" else out
         return hook
 
     handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
