@@ -102,7 +102,7 @@ def run(app: Any, argv: Sequence[str] | None = None) -> int:
         with cmd.make_context("lowdim", args) as ctx:
             cmd.invoke(ctx)
         return 0
-    except BaseException as exc:  # noqa: BLE001 - this is the one place that maps them all
+    except BaseException as exc:  # the one place that maps every ending
         return _handle(exc)
     finally:
         warnings.showwarning = old_show
