@@ -89,7 +89,7 @@ def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, n_e
     rng = np.random.default_rng(0)
     tok = AutoTokenizer.from_pretrained(str(_model_dir(model_dir)), local_files_only=True)
 
-    def build(qrels: list[tuple[str, str]]) -> tuple:
+    def build(qrels: list[tuple[str, str]], cap: int = 0) -> tuple:
         rel: dict[str, set] = {}
         for q, c in qrels:
             rel.setdefault(q, set()).add(c)
@@ -105,6 +105,8 @@ def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, n_e
                 d = corpus[doc]
                 docs.append((d.get("title", "") + ". " + d.get("text", "")).strip())
                 labels.append(lab)
+        if cap:  # the same pairs as capping afterwards (every pair's negative is drawn), tokenised faster
+            claims, docs, labels = claims[:cap], docs[:cap], labels[:cap]
         enc = tok(claims, docs, truncation="longest_first", max_length=max_length, padding="max_length",
                   return_tensors="pt")
         return (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], torch.tensor(labels))
@@ -113,13 +115,9 @@ def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, n_e
     claims = sorted({q for q, _ in train_q}, key=lambda s: (len(s), s))
     perm = np.random.default_rng(1).permutation(len(claims))
     val_claims = {claims[i] for i in perm[: int(0.15 * len(claims))]}
-    tr = build([p for p in train_q if p[0] not in val_claims])
-    va = build([p for p in train_q if p[0] in val_claims])
-    te = build(_qrels(root / "qrels" / "test.tsv"))
-    if n_train and n_train < len(tr[-1]):
-        tr = tuple(t[:n_train] for t in tr)
-    if n_eval:
-        va, te = (tuple(t[:n_eval] for t in split) for split in (va, te))
+    tr = build([p for p in train_q if p[0] not in val_claims], n_train)
+    va = build([p for p in train_q if p[0] in val_claims], n_eval)
+    te = build(_qrels(root / "qrels" / "test.tsv"), n_eval)
     return ClassificationData(tr, va, te, n_classes=2).to(device)
 
 

