@@ -65,8 +65,10 @@ class SubspaceModel(torch.nn.Module):
     d : int
         Intrinsic dimension to train in, ``1 ≤ d ≤ D`` (D = number of trainable parameters).
         With ``said=True`` it counts the per-tensor scales too: ``len(z) = d − n_tensors``.
-    projection : {"fastfood", "dense", "sparse"}, default="fastfood"
+    projection : {"fastfood", "dense", "sparse", "task_vectors"}, default="fastfood"
         See :mod:`lowdim.subspace.projections`. Columns have unit norm over the whole network.
+        ``"task_vectors"`` is aTLAS (Zhang et al. 2024, :mod:`lowdim.subspace.task_vectors`):
+        ``z`` holds one coefficient per (task vector, parameter tensor); needs ``basis``.
     said : bool, default=False
         Structure-aware intrinsic dimension (Aghajanyan et al. 2021): θ_i = θ₀_i + λ_i (P z)_i,
         one λ per parameter tensor, initialised to 1.
@@ -79,6 +81,9 @@ class SubspaceModel(torch.nn.Module):
         Memory limit of a dense projection.
     theta0_source : str, default=""
         Free text saved with exports (e.g. ``"pretrained all-MiniLM-L6-v2"``).
+    basis : array-like of shape (T, D), optional
+        The task vectors of ``projection="task_vectors"`` (flattened like θ₀), e.g. from
+        :func:`lowdim.subspace.task_vectors.build_task_vectors`; then ``d ≤ T · n_tensors``.
 
     Attributes
     ----------
@@ -108,7 +113,7 @@ class SubspaceModel(torch.nn.Module):
 
     def __init__(self, module: Any, d: int, *, projection: str = "fastfood", said: bool = False,
                  seed: int = 0, normalize: str = "network", max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
-                 theta0_source: str = "") -> None:
+                 theta0_source: str = "", basis: Any = None) -> None:
         super().__init__()
         check_choice("projection", projection, PROJECTIONS)
         check_choice("normalize", normalize, ("network", "tensor"))
@@ -121,6 +126,9 @@ class SubspaceModel(torch.nn.Module):
                            + (f" in {n_tensors} tensors; with said=True d counts one scale per tensor"
                               if said else "") + "; pick d in that range"))
         seed = check_int("seed", seed, low=0)
+        if projection == "task_vectors" and (said or normalize != "network"):
+            raise LowdimError(f"projection='task_vectors' already has one coefficient per (task vector, tensor); "
+                              f"got said={said!r}, normalize={normalize!r}: use said=False, normalize='network'")
         object.__setattr__(self, "_module", module)  # not a submodule: its parameters stay its own
         self.d, self.said, self.seed, self.projection_kind = d, bool(said), seed, projection
         self.theta0_source = str(theta0_source)
@@ -138,7 +146,8 @@ class SubspaceModel(torch.nn.Module):
             self.projection = PerTensorProjection(projection, [p.numel() for _, p in params], d_z, seed=seed,
                                                   max_dense_bytes=max_dense_bytes)
         else:
-            self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes)
+            self.projection = make_projection(projection, D, d_z, seed=seed, max_dense_bytes=max_dense_bytes,
+                                              basis=basis, blocks=self._sizes if basis is not None else None)
         self.projection.to(flat_dtype)
         L = self.projection.padded_length  # θ₀ is zero-padded to the projection's output length
         with torch.no_grad():

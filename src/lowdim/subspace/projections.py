@@ -30,10 +30,12 @@ from lowdim.subspace.fwht import fwht, fwht_add
 
 torch = require("torch", "torch")
 
-__all__ = ["PROJECTIONS", "DenseProjection", "FastfoodProjection", "PerTensorProjection", "SparseProjection",
+__all__ = ["PROJECTIONS", "RANDOM_PROJECTIONS", "DenseProjection", "FastfoodProjection", "PerTensorProjection", "SparseProjection",
            "make_projection"]
 
-PROJECTIONS = ("fastfood", "dense", "sparse")
+#: projection kinds; "task_vectors" (aTLAS, :mod:`lowdim.subspace.task_vectors`) needs ``basis`` and ``blocks``
+RANDOM_PROJECTIONS = ("fastfood", "dense", "sparse")  # fully defined by (D, d, seed)
+PROJECTIONS = (*RANDOM_PROJECTIONS, "task_vectors")
 DEFAULT_MAX_DENSE_BYTES = 2 * 1024**3
 
 
@@ -73,8 +75,12 @@ class _Projection(torch.nn.Module):
 
 
 def make_projection(kind: str, D: int, d: int, *, seed: int = 0,
-                    max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES, allow_wide: bool = False) -> _Projection:
-    """Build a projection by name (``"fastfood"``, ``"dense"`` or ``"sparse"``).
+                    max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES, allow_wide: bool = False,
+                    basis: Any = None, blocks: Any = None) -> _Projection:
+    """Build a projection by name (``"fastfood"``, ``"dense"``, ``"sparse"`` or ``"task_vectors"``).
+
+    ``"task_vectors"`` is aTLAS's structured basis (:class:`~lowdim.subspace.task_vectors.TaskVectorProjection`):
+    it needs ``basis`` (T × D task vectors) and ``blocks`` (parameter-block sizes).
 
     ``allow_wide=True`` accepts ``d > D`` (a block of a per-tensor projection for a tensor
     smaller than d: its columns still have unit norm, they just cannot be orthogonal).
@@ -93,6 +99,13 @@ def make_projection(kind: str, D: int, d: int, *, seed: int = 0,
     d = check_int("d", d, low=1, high=None if allow_wide else D,
                   fix="d cannot exceed the number of trainable parameters")
     check_int("seed", seed, low=0)
+    if kind == "task_vectors":
+        if basis is None or blocks is None:
+            raise LowdimError("projection='task_vectors' needs basis= (task vectors, shape (T, D)) and blocks= "
+                              "(parameter-block sizes); build them with lowdim.subspace.task_vectors.build_task_vectors")
+        from lowdim.subspace.task_vectors import TaskVectorProjection
+
+        return TaskVectorProjection(basis, blocks, d, seed=seed)
     if kind == "dense":
         return DenseProjection(D, d, seed=seed, max_bytes=max_dense_bytes)
     if kind == "sparse":

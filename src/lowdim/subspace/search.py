@@ -87,7 +87,7 @@ def run_one(spec: dict) -> dict:
     Module-level and picklable, so that a runner can ship it to Dask workers. ``spec`` keys:
     ``kind`` ("baseline" | "subspace"), ``d``, ``seed``, ``task`` (name or Task),
     ``task_options``, ``init_seed``, ``projection``, ``said``, ``normalize``, ``lrs``,
-    ``max_dense_bytes``, ``lr_scaling``.
+    ``max_dense_bytes``, ``lr_scaling``, ``basis`` (task vectors of ``projection="task_vectors"``).
     Every learning rate in ``lrs`` is tried (scaled with d, see :func:`scaled_lr`); the one with
     the best validation metric is kept.
     """
@@ -111,7 +111,8 @@ def run_one(spec: dict) -> dict:
             if spec["kind"] == "subspace":
                 model = SubspaceModel(model, int(spec["d"]), projection=spec["projection"], said=spec["said"],
                                       seed=int(spec["seed"]), normalize=spec.get("normalize", "network"),
-                                      max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)))
+                                      max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)),
+                                      basis=spec.get("basis"))
             info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
             metric = float(task.evaluate_fn(model))
             val = float(info.get("val", metric))
@@ -229,6 +230,7 @@ def find_d90(
     runner: Any = None,
     client: Any = None,
     progress: Callable[[dict], None] | None = None,
+    basis: Any = None,
 ) -> D90Result:
     """Search the smallest d whose subspace training reaches the threshold (d90).
 
@@ -281,6 +283,9 @@ def find_d90(
         Run on Dask (``dask`` extra) through ``lowdim.scale.DaskRunner(client)``.
     progress : callable, optional
         Called with ``{"stage", "done", "total", "record"}`` after every run.
+    basis : array-like of shape (T, D), optional
+        Task vectors for ``projection="task_vectors"`` (aTLAS, see
+        :mod:`lowdim.subspace.task_vectors`); ``d_max`` then defaults to T × number of tensors.
 
     Returns
     -------
@@ -324,9 +329,13 @@ def find_d90(
     params = trainable_parameters(task_obj.model_fn(init_seed))
     D, n_tensors = sum(p.numel() for _, p in params), len(params)
     low = n_tensors + 1 if said else 1
-    d_min = check_int("d_min", d_min if d_min is not None else low - 1 + 10, low=low, high=D,
+    cap = D if basis is None else min(D, int(np.shape(basis)[0] if np.ndim(basis) == 2 else 1) * n_tensors)
+    d_min = check_int("d_min", d_min if d_min is not None else min(low - 1 + 10, cap), low=low, high=D,
                       fix=f"the model has D={D} trainable parameters" + (f" in {n_tensors} tensors (SAID needs d > {n_tensors})" if said else ""))
-    d_max = check_int("d_max", d_max if d_max is not None else D, low=d_min, high=D,
+    if (projection == "task_vectors") != (basis is not None):
+        raise LowdimError("basis= (task vectors) goes with projection='task_vectors' and only with it; "
+                          f"got projection={projection!r} and basis {'given' if basis is not None else 'missing'}")
+    d_max = check_int("d_max", d_max if d_max is not None else cap, low=d_min, high=cap,
                       fix=f"the model has D={D} trainable parameters")
     if baseline is not None:
         baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=math.inf)
@@ -339,6 +348,13 @@ def find_d90(
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
               "lr_scaling": lr_scaling, "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
               "metric": task_obj.metric, "confidence": float(confidence)}
+    if basis is not None:
+        import hashlib
+
+        import torch
+
+        b = torch.as_tensor(basis).detach().float().cpu().contiguous()
+        config["basis"] = {"shape": list(b.shape), "sha256": hashlib.sha256(b.numpy().tobytes()).hexdigest()}
     store = None
     if results is not None:
         from lowdim.subspace.records import ResultsFile
@@ -359,7 +375,7 @@ def find_d90(
     task_ref: Any = task if isinstance(task, str) else task_obj
     base_spec = {"task": task_ref, "task_options": dict(task_options or {}), "init_seed": int(init_seed),
                  "projection": projection, "said": bool(said), "normalize": normalize,
-                 "max_dense_bytes": int(max_dense_bytes), "lr_scaling": lr_scaling}
+                 "max_dense_bytes": int(max_dense_bytes), "lr_scaling": lr_scaling, "basis": basis}
     records: dict[tuple, dict] = {}
     if store is not None:
         from lowdim.subspace.records import run_key
