@@ -138,6 +138,39 @@ def check_output(flag: str, path: Path | None, suffixes: Iterable[str] = (), *, 
     return path
 
 
+# ----------------------------------------------------------------- names listed in --help texts
+def _methods() -> str:
+    from lowdim.estimators.registry import available
+
+    return ", ".join(available())
+
+
+def _tasks() -> str:
+    from lowdim.subspace.tasks import TASKS
+
+    return ", ".join(TASKS)
+
+
+def _sections() -> str:
+    from lowdim.demo import section_names
+
+    return ", ".join(section_names())
+
+
+#: Placeholders a help text may contain; filled from the registries only when help is shown
+#: (the registries import scipy and friends, too slow for every start of the command).
+HELP_LISTS: dict[str, Any] = {"{methods}": _methods, "{tasks}": _tasks, "{sections}": _sections}
+
+
+def fill_help(text: str | None) -> str | None:
+    if not text:
+        return text
+    for key, fn in HELP_LISTS.items():
+        if key in text:
+            text = text.replace(key, fn())
+    return text
+
+
 # -------------------------------------------------------------------------------- printing
 def print_json(obj: Any) -> None:
     """Print JSON on stdout and nothing else (``--json`` output is machine-readable)."""

