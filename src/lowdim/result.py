@@ -68,7 +68,22 @@ class IDResult:
     neighbors : str or None
         k-NN backend used (``"exact-numpy"``, ``"faiss-hnsw"``, …), None for methods without k-NN.
     notes : tuple of str
-        Anything the user should know (approximate neighbours, method choice, …).
+        Anything the user should know (approximate neighbours, method choice, an estimate above the
+        number of features, estimators that disagree beyond their intervals, …).
+    interval_method : str
+        How ``ci`` was computed (e.g. ``"chi2 of the censored TwoNN likelihood"``, ``"bootstrap BCa,
+        1000 resamples of the points"``, ``"Fisher information (normal)"``).
+    raw : dict
+        The raw quantities the estimate was derived from (for ``ctwonn``: ``"twonn"``, the plain
+        TwoNN value, and its interval; for bootstrap intervals: ``"bootstrap_bias"``; …).
+    choice : dict or None
+        For ``method="auto"``: ``{"requested": "auto", "chosen": …, "rule": …, "reason": …}``.
+    calibration : dict or None
+        For a calibrated estimate: the table's ``version``, the sample size ``n_read`` whose curve
+        was read, the curve's relative sampling error there (``cell_error``), folded into ``ci``.
+    scale : dict or None
+        A selected scale, where the method chose one: neighbour orders ``n1``, ``n2``, the
+        ``distance`` it corresponds to, and the ``rule``.
     """
 
     dimension: float
@@ -82,6 +97,11 @@ class IDResult:
     seconds: float = 0.0
     neighbors: str | None = None
     notes: tuple[str, ...] = ()
+    interval_method: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    choice: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    scale: dict[str, Any] | None = None
 
     def to_dict(self, *, include_local: bool = False) -> dict[str, Any]:
         """Plain-Python dictionary; the per-point array is summarised unless ``include_local``."""
@@ -91,6 +111,8 @@ class IDResult:
         d["scale_curve"] = self.scale_curve.to_dict() if self.scale_curve is not None else None
         d["notes"] = list(self.notes)
         d["params"] = _jsonable(self.params)
+        for key in ("raw", "choice", "calibration", "scale"):
+            d[key] = _jsonable(getattr(self, key))
         if self.local is None:
             d["local"] = None
         elif include_local:
@@ -124,8 +146,10 @@ def _jsonable(o: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [_jsonable(v) for v in o]
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
     if isinstance(o, np.generic):
-        return o.item()
+        return _jsonable(o.item())
     if isinstance(o, np.ndarray):
         return o.tolist()
     if o is None or isinstance(o, (bool, int, float, str)):

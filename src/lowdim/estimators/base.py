@@ -79,7 +79,12 @@ class IDEstimator:
         self.local_dimensions_ = None
         self.scale_curve_ = None
         self.notes_: list[str] = []
-        if self.uses_neighbors:
+        self.raw_: dict[str, Any] = {}
+        self.interval_method_ = ""
+        self.choice_ = self.calibration_ = self.selected_scale_ = None
+        if self.uses_neighbors and not isinstance(X, Neighbors) and self._fit_array(X):
+            pass  # the estimator searched its own subsets (e.g. ctwonn above 20,000 points)
+        elif self.uses_neighbors:
             k = self.n_neighbors_needed()
             if isinstance(X, Neighbors):
                 nb = X.require(k, type(self).__name__)
@@ -94,6 +99,7 @@ class IDEstimator:
                 rec = nb.info.get("recall_estimate")
                 self.notes_.append(f"approximate neighbours ({nb.backend}"
                                    + (f", sampled recall@k {rec:.2f})" if rec is not None else ")"))
+            self.n_features_ = int(nb.points.shape[1])
             self._fit_neighbors(nb)
             if self.local:
                 self.local_dimensions_ = nb.to_original(self._local_neighbors(nb))
@@ -107,6 +113,7 @@ class IDEstimator:
             self.neighbors_backend_ = None
             if self.local:
                 raise LowdimError(f"{self.name} has no local (per-point) variant; use method='twonn' or 'mle'")
+            self.n_features_ = int(A.shape[1])
             self._fit_points(A)
         d = float(self.dimension_)
         if not np.isfinite(d):
@@ -114,6 +121,13 @@ class IDEstimator:
         if not np.all(np.isfinite(self.ci_)):
             raise LowdimError(f"{self.name} produced a non-finite confidence interval {tuple(self.ci_)} "
                               f"around {d:.3g}; the data may be degenerate (many tied distances?)")
+        nf = getattr(self, "n_features_", None)
+        if nf is not None and d > nf:
+            self.notes_.append(
+                f"the estimate {d:.2f} exceeds the number of features ({nf}): no {nf}-feature data can have "
+                f"a larger dimension, so the estimator's assumptions fail here (too few points for this "
+                "dimension, noise, tied or discrete values); read it as 'about the number of features, or "
+                "unreliable', and compare other methods on the same graph")
         self.seconds_ = time.perf_counter() - t0
         return self
 
@@ -133,6 +147,11 @@ class IDEstimator:
             seconds=float(self.seconds_),
             neighbors=self.neighbors_backend_,
             notes=tuple(self.notes_),
+            interval_method=str(getattr(self, "interval_method_", "")),
+            raw=dict(getattr(self, "raw_", {}) or {}),
+            choice=getattr(self, "choice_", None),
+            calibration=getattr(self, "calibration_", None),
+            scale=getattr(self, "selected_scale_", None),
         )
 
     def fit_result(self, X: Any) -> IDResult:
@@ -149,6 +168,14 @@ class IDEstimator:
 
     def _min_samples(self) -> int:
         return 3
+
+    def _fit_array(self, X: Any) -> bool:
+        """Handle array input without building the full graph (return True); default: not handled.
+
+        An override sets ``n_samples_``, ``n_duplicates_dropped_``, ``neighbors_backend_``,
+        ``n_features_`` and the estimate, as ``_fit_neighbors`` does.
+        """
+        return False
 
     def _fit_neighbors(self, nb: Neighbors) -> None:  # pragma: no cover - abstract
         raise LowdimError(f"{self.name} does not work from a neighbour graph")

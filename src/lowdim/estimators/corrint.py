@@ -6,7 +6,6 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
-from lowdim.estimators.mle import resampled_means
 from lowdim.validation import check_int
 
 __all__ = ["CorrelationDimension"]
@@ -34,7 +33,7 @@ class CorrelationDimension(IDEstimator):
     range to larger radii by ``(n / max_samples)^{1/d}``; raise ``max_samples`` when the
     small-scale limit matters.
 
-    The interval is a bootstrap over the subsample's points. The pair count is a degree-2
+    The interval is a BCa bootstrap over the subsample's points (:mod:`lowdim.estimators.intervals`). The pair count is a degree-2
     U-statistic: resampling points changes it, to first order (Hoeffding decomposition), by
     twice the change in the mean per-point count, which is what the resamples use.
 
@@ -117,24 +116,31 @@ class CorrelationDimension(IDEstimator):
         curve_r = np.geomspace(max(lo_c, r1 * 1e-3), max(hi_c, r2), N_CURVE_RADII)
         radii = np.concatenate([fit_r, curve_r])
         counts = np.stack([(Dm < r).sum(axis=1) for r in radii], axis=1).astype(np.float64)  # (m, radii)
-        c = counts.mean(axis=0)
-        cb = 2.0 * resampled_means(counts, int(self.n_bootstrap), self.random_state) - c
         tiny = 0.5 / m  # half a pair per point: floor for resampled counts that reach zero
-        logc, logcb = np.log(np.maximum(c, tiny)), np.log(np.maximum(cb, tiny))
         x = np.log(fit_r) - np.log(fit_r).mean()
         f = slice(0, N_FIT_RADII)
-        self.dimension_ = float((logc[f] - logc[f].mean()) @ x / (x @ x))
-        slopes = (logcb[:, f] - logcb[:, f].mean(axis=1, keepdims=True)) @ x / (x @ x)
-        a = (1 - self.confidence) / 2
-        lo, hi = np.quantile(slopes, [a, 1 - a])
-        self.ci_ = (float(min(lo, self.dimension_)), float(max(hi, self.dimension_)))
         g = slice(N_FIT_RADII, None)
         dlr = np.diff(np.log(curve_r))
-        loc = np.diff(logc[g]) / dlr
-        locb = np.diff(logcb[:, g], axis=1) / dlr
-        blo, bhi = np.quantile(locb, [a, 1 - a], axis=0)
-        self.scale_curve_ = self._curve(np.sqrt(curve_r[1:] * curve_r[:-1]), loc, np.minimum(blo, loc),
-                                        np.maximum(bhi, loc), "radius r (local slope of log C(r))")
+        c_hat = counts.mean(axis=0)
+
+        def stat(means: np.ndarray) -> np.ndarray:  # [fitted slope, local slopes of the curve]
+            # the pair count is a degree-2 U-statistic: to first order (Hoeffding) a resample moves it
+            # by twice the change in the mean per-point count
+            logc = np.log(np.maximum(2.0 * means - c_hat, tiny))
+            slope = (logc[:, f] - logc[:, f].mean(axis=1, keepdims=True)) @ x / (x @ x)
+            return np.column_stack([slope, np.diff(logc[:, g], axis=1) / dlr])
+
+        theta = stat(c_hat[None, :])[0]
+        self.dimension_ = float(theta[0])
+        from lowdim.estimators.intervals import bootstrap_mean_statistic
+
+        iv = bootstrap_mean_statistic(counts, stat, n_boot=int(self.n_bootstrap), confidence=self.confidence,
+                                      random_state=self.random_state, theta_hat=theta)
+        self.ci_ = (float(iv.low[0]), float(iv.high[0]))
+        self.interval_method_ = f"{iv.method}, {iv.n_boot} resamples of the {m} subsampled points"
+        self.raw_ = {"bootstrap_bias": float(iv.bias[0])}
+        self.scale_curve_ = self._curve(np.sqrt(curve_r[1:] * curve_r[:-1]), theta[1:], iv.low[1:], iv.high[1:],
+                                        "radius r (local slope of log C(r))")
 
 
 def _pairwise_distances(S: np.ndarray) -> np.ndarray:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
+from lowdim.estimators.graph import search_settings, subset_neighbors
 from lowdim.estimators.twonn import local_twonn, twonn_from_mu
 from lowdim.neighbors import Neighbors, kneighbors
-from lowdim.validation import check_choice, check_int
+from lowdim.validation import as_points, check_choice, check_int
 
 __all__ = ["CALIBRATION_FILE", "CalibratedTwoNN", "Calibration", "load_calibration", "twonn_statistic"]
 
@@ -21,6 +25,8 @@ CALIBRATION_FILE = Path(__file__).parent / "data" / "ctwonn_calibration.npz"
 #: Fraction of the largest ratios TwoNN censors, in the calibration and at fit time alike.
 DISCARD_FRACTION = 0.1
 REFERENCES = ("ball", "sphere", "ball+sphere")
+#: Repetitions per cell of tables written before the table recorded them (the script's old rule).
+LEGACY_POINTS_PER_CELL = 40_000
 
 
 def twonn_statistic(distances: np.ndarray) -> float:
@@ -31,22 +37,34 @@ def twonn_statistic(distances: np.ndarray) -> float:
 @dataclass(frozen=True)
 class Calibration:
     """Mean plain-TwoNN value ``mean[shape, i, j]`` on uniform samples of ``shapes[shape]`` (the
-    unit d-ball, the unit d-sphere) of size ``n_grid[i]`` and dimension ``d_grid[j]``."""
+    unit d-ball, the unit d-sphere) of size ``n_grid[i]`` and dimension ``d_grid[j]``, with the
+    standard deviation ``std`` of one repetition, the repetitions ``reps`` of each cell and the
+    table's ``version`` (the script's seed and a hash of the values)."""
 
     shapes: tuple[str, ...]
     n_grid: np.ndarray
     d_grid: np.ndarray
     mean: np.ndarray
+    std: np.ndarray
+    reps: np.ndarray
+    version: str
 
-    def curve(self, shape: str, n: int) -> np.ndarray:
-        """TwoNN value against ``d_grid`` at sample size ``n`` (linear in log N; clamped to the grid),
-        made strictly increasing so that it can be inverted."""
-        table = self.mean[self.shapes.index(shape)]
+    def _interp_n(self, table: np.ndarray, n: int) -> np.ndarray:
         logn = np.log(np.clip(n, self.n_grid[0], self.n_grid[-1]))
         logs = np.log(self.n_grid)
         j = int(np.clip(np.searchsorted(logs, logn) - 1, 0, len(logs) - 2))
         w = (logn - logs[j]) / (logs[j + 1] - logs[j])
-        y = (1 - w) * table[j] + w * table[j + 1]
+        return (1 - w) * table[j] + w * table[j + 1]
+
+    def curve_error(self, shape: str, n: int) -> np.ndarray:
+        """Standard error of the calibration curve (std / sqrt(reps)) against ``d_grid`` at size ``n``."""
+        i = self.shapes.index(shape)
+        return self._interp_n(self.std[i] / np.sqrt(self.reps[i]), n)
+
+    def curve(self, shape: str, n: int) -> np.ndarray:
+        """TwoNN value against ``d_grid`` at sample size ``n`` (linear in log N; clamped to the grid),
+        made strictly increasing so that it can be inverted."""
+        y = self._interp_n(self.mean[self.shapes.index(shape)], n)
         return np.maximum.accumulate(y) + 1e-9 * np.arange(y.size)
 
     def invert(self, value: float | np.ndarray, shape: str, n: int) -> np.ndarray:
@@ -71,8 +89,16 @@ def load_calibration(path: str | None = None) -> Calibration:
         raise LowdimError(f"calibration table {p} is missing; regenerate it with "
                           "`python benchmarks/make_calibration.py` or reinstall lowdim")
     with np.load(p) as z:
-        return Calibration(tuple(str(s) for s in z["shapes"]), z["n_grid"].astype(float),
-                           z["d_grid"].astype(float), z["mean"].astype(float))
+        n_grid, mean = z["n_grid"].astype(float), z["mean"].astype(float)
+        if "reps" in z:
+            reps = z["reps"].astype(float)
+        else:  # tables written before reps were stored: the generating script's rule
+            reps = np.broadcast_to(np.maximum(2, LEGACY_POINTS_PER_CELL // n_grid)[None, :, None], mean.shape)
+        seed = int(z["seed"]) if "seed" in z else -1
+        digest = hashlib.sha256(np.ascontiguousarray(mean).tobytes()).hexdigest()[:12]
+        version = str(z["version"]) if "version" in z else f"seed{seed}-{digest}"
+        return Calibration(tuple(str(s) for s in z["shapes"]), n_grid, z["d_grid"].astype(float), mean,
+                           z["std"].astype(float), np.asarray(reps, float), version)
 
 
 class CalibratedTwoNN(IDEstimator):
@@ -91,9 +117,11 @@ class CalibratedTwoNN(IDEstimator):
 
     The default reference is the ball curve (data with a boundary; on the benchmark suite it was
     more accurate than the sphere curve or the mean of both, see ``benchmarks/id_accuracy.py``).
-    The confidence interval is TwoNN's χ² interval read through both the ball and the sphere
-    curves (their envelope), so it carries the calibration-model uncertainty as well as the
-    sampling error. The curves are interpolated linearly in log N; for
+    The confidence interval is TwoNN's χ² interval, widened in quadrature by the calibration
+    curve's own sampling error at that cell (``z · std / sqrt(reps)``), then read through both the
+    ball and the sphere curves (their envelope), so it carries the calibration-model uncertainty
+    as well as both sampling errors. The result records the plain TwoNN value and interval
+    (``raw``) and the table's version, the N it was read at and its cell error (``calibration``). The curves are interpolated linearly in log N; for
     N > 20,000 the estimate uses up to ``max_subsets`` disjoint random subsets of 20,000 points
     (pooled ratios, calibrated at 20,000), and for N < 20 the N = 20 curve (the result notes it).
     Low dimensions are essentially unchanged (the correction is below 2 % for d ≤ 5 at N ≥ 1000).
@@ -182,13 +210,49 @@ class CalibratedTwoNN(IDEstimator):
     def _local_neighbors(self, nb: Neighbors) -> np.ndarray:
         return local_twonn(nb, self.n_neighbors)
 
+    def _fit_array(self, X: Any) -> bool:
+        """Above the calibrated N, search only the random subsets: the full graph is never built."""
+        cal = load_calibration()
+        n_cal = int(cal.n_grid[-1])
+        if self.local or not hasattr(X, "shape") or int(X.shape[0]) <= n_cal:
+            return False
+        A, n_dup = self._drop_duplicates(as_points(X, min_samples=3))
+        settings: dict[str, Any] = {"device": "cuda"} if type(X).__module__.startswith("torch") and \
+            str(getattr(X, "device", "")).startswith("cuda") else {}
+        if A.shape[0] <= n_cal:  # duplicates brought it into the calibrated range: the usual path
+            nb = kneighbors(A, 2, duplicates=self.duplicates, random_state=self.random_state, **settings)
+            self.n_samples_, self.n_duplicates_dropped_ = nb.n_points, n_dup + nb.n_duplicates_dropped
+            self.neighbors_backend_, self.n_features_ = nb.backend, int(A.shape[1])
+            self._fit_neighbors(nb)
+            return True
+        mu, backend, n_near = self._subset_ratios(A, n_cal, settings, duplicates=self.duplicates)
+        self.n_samples_, self.n_duplicates_dropped_ = int(A.shape[0]), n_dup + n_near
+        self.neighbors_backend_, self.n_features_ = backend, int(A.shape[1])
+        self.notes_.append(f"N = {A.shape[0]} > {n_cal}: TwoNN ratios pooled over {mu.size // n_cal} random "
+                           f"subsets of {n_cal} points (only those subsets were searched)")
+        self._finish(mu, n_cal, cal)
+        return True
+
+    def _finish(self, mu: np.ndarray, n: int, cal: Calibration) -> None:
+        raw, (rlo, rhi), se, self.dimension_by_reference_, self.dimension_, self.ci_ = self._calibrated(mu, n, cal)
+        self.raw_dimension_ = raw
+        self.calibration_n_ = int(np.clip(n, cal.n_grid[0], cal.n_grid[-1]))
+        self.raw_ = {"twonn": raw, "twonn_ci": [rlo, rhi], "by_reference": dict(self.dimension_by_reference_),
+                     "n_ratios": int(mu.size)}
+        self.calibration_ = {"table": cal.version, "file": CALIBRATION_FILE.name, "n_read": self.calibration_n_,
+                             "reference": self.reference, "cell_error": se / raw if raw > 0 else float("nan"),
+                             "cell_error_units": "relative standard error of the curve at the raw value"}
+        self.interval_method_ = ("chi2 interval of the plain TwoNN likelihood, combined in quadrature with the "
+                                 "calibration curve's standard error, read through the ball and sphere curves "
+                                 "(envelope)")
+
     def _fit_neighbors(self, nb: Neighbors) -> None:
         if nb.n_queries < 3:
             raise LowdimError(f"ctwonn needs at least 3 points, got {nb.n_queries}")
         cal = load_calibration()
         n_cal = int(cal.n_grid[-1])
         if nb.n_points > n_cal:
-            mu = self._subset_ratios(nb, n_cal)
+            mu = self._subset_ratios(nb.points, n_cal, search_settings(nb))[0]
             n = n_cal
             self.notes_.append(f"N = {nb.n_points} > {n_cal}: TwoNN ratios pooled over "
                                f"{mu.size // n_cal} random subsets of {n_cal} points")
@@ -197,35 +261,44 @@ class CalibratedTwoNN(IDEstimator):
             n = nb.n_points
             if n < cal.n_grid[0]:
                 self.notes_.append(f"N = {n} is below the calibrated range; used the N = {int(cal.n_grid[0])} curve")
-        self.raw_dimension_, self.dimension_by_reference_, self.dimension_, self.ci_ = self._calibrated(mu, n, cal)
-        self.calibration_n_ = int(np.clip(n, cal.n_grid[0], cal.n_grid[-1]))
+        self._finish(mu, n, cal)
         decimate = self.decimation if self.decimation is not None else nb.n_points <= n_cal
         if decimate and 40 <= nb.n_points <= n_cal:
             self.scale_curve_ = self._decimation_curve(nb, mu, cal)
 
-    def _calibrated(self, mu: np.ndarray, n: int, cal: Calibration,
-                    ) -> tuple[float, dict[str, float], float, tuple[float, float]]:
-        """Plain TwoNN, the reading of each curve, the estimate and its interval (envelope)."""
+    def _calibrated(self, mu: np.ndarray, n: int, cal: Calibration) -> tuple[
+            float, tuple[float, float], float, dict[str, float], float, tuple[float, float]]:
+        """Plain TwoNN and its interval, the curve's standard error there, the reading of each
+        curve, the estimate and its interval (envelope of both curves, calibration error folded in)."""
         raw, (lo, hi) = twonn_from_mu(mu, discard_fraction=DISCARD_FRACTION, confidence=self.confidence)
-        est = {s: cal.invert(np.array([raw, lo, hi]), s, n) for s in ("ball", "sphere")}
+        z = float(ndtri(0.5 + self.confidence / 2))
+        est, se = {}, 0.0
+        for s in ("ball", "sphere"):
+            d0 = float(cal.invert(raw, s, n))
+            se_s = float(np.interp(d0, cal.d_grid, cal.curve_error(s, n)))
+            se = max(se, se_s)
+            flo = raw - np.hypot(raw - lo, z * se_s)
+            fhi = raw + np.hypot(hi - raw, z * se_s)
+            est[s] = cal.invert(np.array([raw, flo, fhi]), s, n)
         used = ("ball", "sphere") if self.reference == "ball+sphere" else (self.reference,)
         ci = (float(min(v[1] for v in est.values())), float(max(v[2] for v in est.values())))
-        return float(raw), {s: float(v[0]) for s, v in est.items()}, float(np.mean([est[s][0] for s in used])), ci
+        return (float(raw), (float(lo), float(hi)), se, {s: float(v[0]) for s, v in est.items()},
+                float(np.mean([est[s][0] for s in used])), ci)
 
     def _decimation_curve(self, nb: Neighbors, mu_full: np.ndarray, cal: Calibration) -> object:
         """Calibrated estimate on random subsets of N, N/2, N/4, … points (each read off its own
         N's curve): flat when the calibration fits the data, drifting when it does not."""
         rng = np.random.default_rng(self.random_state)
+        settings = search_settings(nb)  # the graph's backend, device and threads
         sizes, scales, dims, los, his = [], [], [], [], []
         n = nb.n_points
         while n >= 20:
             if n == nb.n_points:
                 mu, r2 = mu_full, nb.distances[:, 1]
             else:
-                sub = np.sort(rng.choice(nb.n_points, size=n, replace=False))
-                d = kneighbors(np.asarray(nb.points[sub]), 2, duplicates="keep").distances
+                d = subset_neighbors(nb.points, rng.choice(nb.n_points, size=n, replace=False), 2, settings).distances
                 mu, r2 = d[:, 1] / d[:, 0], d[:, 1]
-            _, _, dim, (lo, hi) = self._calibrated(mu, n, cal)
+            dim, (lo, hi) = self._calibrated(mu, n, cal)[4:]
             sizes.append(n)
             scales.append(float(np.median(r2)))
             dims.append(dim)
@@ -235,13 +308,18 @@ class CalibratedTwoNN(IDEstimator):
         self.decimation_sizes_ = np.array(sizes)
         return self._curve(scales, dims, los, his, "median 2nd-neighbour distance (decimation)")
 
-    def _subset_ratios(self, nb: Neighbors, size: int) -> np.ndarray:
+    def _subset_ratios(self, points: np.ndarray, size: int, settings: dict[str, Any], *,
+                       duplicates: str = "keep") -> tuple[np.ndarray, str, int]:
+        """Pooled ratios of up to ``max_subsets`` disjoint random subsets of ``size`` points, each
+        searched with ``settings``; also the backend that ran and the near duplicates dropped."""
         rng = np.random.default_rng(self.random_state)
-        perm = rng.permutation(nb.n_points)
-        m = min(self.max_subsets, nb.n_points // size)
-        mus = []
-        for i in range(m):
+        n = points.shape[0]
+        perm = rng.permutation(n)
+        mus, backend, n_near = [], "", 0
+        for i in range(min(self.max_subsets, n // size)):
             sub = np.sort(perm[i * size:(i + 1) * size])
-            d = kneighbors(np.asarray(nb.points[sub]), 2, duplicates="keep").distances
+            nb = kneighbors(points[sub], 2, duplicates=duplicates, random_state=self.random_state, **settings)
+            d = nb.distances
             mus.append(d[:, 1] / d[:, 0])
-        return np.concatenate(mus)
+            backend, n_near = nb.backend, n_near + nb.n_duplicates_dropped
+        return np.concatenate(mus), backend, n_near

@@ -95,10 +95,11 @@ class MLE(IDEstimator):
     local : bool, default=False
         Also compute the per-point MLE over each point's ``n_neighbors`` neighbours into
         ``local_dimensions_`` (the global ``dimension_`` is unchanged).
-    n_bootstrap : int, default=200
-        Bootstrap resamples of the points for the confidence interval. The paper gives no
-        interval for the pooled estimate; neighbourhoods overlap, so the interval treats the
-        per-point terms as independent and is on the narrow side.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples of the points for the confidence interval (BCa, see
+        :mod:`lowdim.estimators.intervals`; the same for each point of the curve). The paper
+        gives no interval for the pooled estimate; neighbourhoods overlap, so the interval treats
+        the per-point terms as independent and is on the narrow side.
     confidence : float, default=0.95
     duplicates : {"drop", "error", "keep"}, default="drop"
     random_state : int, default=0
@@ -124,7 +125,7 @@ class MLE(IDEstimator):
     supports_local = True
 
     def __init__(self, *, n_neighbors: int = 20, k_range: tuple[int, int] | None = None,
-                 unbiased: bool | None = None, local: bool = False, n_bootstrap: int = 200,
+                 unbiased: bool | None = None, local: bool = False, n_bootstrap: int = 1000,
                  confidence: float = 0.95, duplicates: str = "drop", random_state: int | None = 0) -> None:
         self.n_neighbors = n_neighbors
         self.k_range = k_range
@@ -167,11 +168,19 @@ class MLE(IDEstimator):
         curve = 1.0 / inv.mean(axis=0)
         sel = (ks >= self.k_range[0]) if self.k_range is not None else (ks == kmax)
         self.dimension_ = float(curve[sel].mean())
-        boot = 1.0 / resampled_means(inv, self.n_bootstrap, self.random_state)
-        a = (1 - self.confidence) / 2
-        glob = boot[:, sel].mean(axis=1)
-        self.ci_ = (float(np.quantile(glob, a)), float(np.quantile(glob, 1 - a)))
-        lo, hi = np.quantile(boot, [a, 1 - a], axis=0)
+        from lowdim.estimators.intervals import bootstrap_mean_statistic
+
+        def stat(means: np.ndarray) -> np.ndarray:  # [global estimate, m_k for every k]
+            c = 1.0 / means
+            return np.column_stack([c[:, sel].mean(axis=1), c])
+
+        iv = bootstrap_mean_statistic(inv, stat, n_boot=int(self.n_bootstrap), confidence=self.confidence,
+                                      random_state=self.random_state,
+                                      theta_hat=np.concatenate([[self.dimension_], curve]))
+        self.ci_ = (float(iv.low[0]), float(iv.high[0]))
+        self.interval_method_ = f"{iv.method}, {iv.n_boot} resamples of the points"
+        self.raw_ = {"bootstrap_bias": float(iv.bias[0])}
+        lo, hi = iv.low[1:], iv.high[1:]
         self.scale_curve_ = self._curve(ks, curve, lo, hi, "neighbour rank k (MLE)")
 
     def _local_neighbors(self, nb: Neighbors) -> np.ndarray:

@@ -8,7 +8,6 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
-from lowdim.estimators.mle import resampled_means
 from lowdim.validation import check_choice, check_fraction, check_int
 
 __all__ = ["PCA", "participation_ratio", "variance_threshold_dimension"]
@@ -70,7 +69,7 @@ class PCA(IDEstimator):
 
     The spectrum comes from the ``D × D`` covariance (accumulated over row blocks, then
     ``eigh``) or from the ``n × n`` Gram matrix when ``n < D`` — never a full SVD of ``X``. The
-    interval is a bootstrap over rows: on a seeded subsample of at most ``10,000`` rows, the
+    interval is a BCa bootstrap over rows (:mod:`lowdim.estimators.intervals`; never widened): on a seeded subsample of at most ``10,000`` rows, the
     per-row contributions to each eigenvalue (squared projections on the eigenvectors, i.e.
     first-order perturbation of the spectrum) are resampled, the deviations rescaled to the full
     ``n`` and the estimator re-applied to each resampled spectrum.
@@ -149,25 +148,34 @@ class PCA(IDEstimator):
         self.cumulative_variance_ = np.cumsum(lam) / total
         self.dimension_ = float(self._dim(lam))
         # bootstrap: resample rows' contributions z_ij = (x_i·v_j)² to λ_j (first order)
+        from lowdim.estimators.intervals import bootstrap_mean_statistic
+
         Z = proj**2
         m = Z.shape[0]
-        boot_sub = resampled_means(Z, int(self.n_bootstrap), self.random_state) * (m / max(m - 1, 1))
         lam_sub = Z.sum(axis=0) / max(m - 1, 1)
-        lam_b = lam[: Z.shape[1]] + np.sqrt(m / n) * (boot_sub - lam_sub)
-        if Z.shape[1] < lam.size:  # Gram path: the null space has zero variance in every resample
-            lam_b = np.hstack([lam_b, np.zeros((lam_b.shape[0], lam.size - Z.shape[1]))])
-        lam_b = -np.sort(-np.clip(lam_b, 0.0, None), axis=1)
-        a = (1 - self.confidence) / 2
-        db = self._dim(lam_b)
-        lo, hi = np.quantile(db, [a, 1 - a])
-        self.ci_ = (float(min(lo, self.dimension_)), float(max(hi, self.dimension_)))
         ths = CURVE_THRESHOLDS
-        cd = variance_threshold_dimension(lam, ths,
-                                          fractional=bool(self.fractional))
-        cb = variance_threshold_dimension(lam_b, ths[:, None], fractional=bool(self.fractional))
-        clo, chi = np.quantile(cb, [a, 1 - a], axis=1)
-        self.scale_curve_ = self._curve(ths, cd, np.minimum(clo, cd), np.maximum(chi, cd),
-                                        "explained-variance threshold (PCA)")
+        frac = bool(self.fractional)
+
+        def spectra(means: np.ndarray) -> np.ndarray:  # resampled spectra, rescaled to n rows
+            lam_b = lam[: Z.shape[1]] + np.sqrt(m / n) * (means * (m / max(m - 1, 1)) - lam_sub)
+            if Z.shape[1] < lam.size:  # Gram path: the null space has zero variance in every resample
+                lam_b = np.hstack([lam_b, np.zeros((lam_b.shape[0], lam.size - Z.shape[1]))])
+            return -np.sort(-np.clip(lam_b, 0.0, None), axis=1)
+
+        def stat(means: np.ndarray) -> np.ndarray:  # [estimate, threshold dimension at each threshold]
+            lb = spectra(means)
+            return np.column_stack([self._dim(lb), variance_threshold_dimension(lb, ths[:, None],
+                                                                                fractional=frac).T])
+
+        cd = variance_threshold_dimension(lam, ths, fractional=frac)
+        iv = bootstrap_mean_statistic(Z, stat, n_boot=int(self.n_bootstrap), confidence=self.confidence,
+                                      random_state=self.random_state,
+                                      theta_hat=np.concatenate([[self.dimension_], cd]))
+        self.ci_ = (float(iv.low[0]), float(iv.high[0]))
+        self.interval_method_ = (f"{iv.method}, {iv.n_boot} resamples of {m} rows' contributions to the "
+                                 "spectrum (first-order perturbation, rescaled to n)")
+        self.raw_ = {"bootstrap_bias": float(iv.bias[0])}
+        self.scale_curve_ = self._curve(ths, cd, iv.low[1:], iv.high[1:], "explained-variance threshold (PCA)")
 
 
 def _spectrum(X: np.ndarray, mean: np.ndarray, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,8 @@ from scipy.special import gammaincinv
 
 from lowdim.errors import LowdimError
 from lowdim.estimators.base import IDEstimator
-from lowdim.neighbors import Neighbors, kneighbors
+from lowdim.estimators.graph import search_settings, subset_neighbors
+from lowdim.neighbors import Neighbors
 from lowdim.validation import check_choice, check_fraction, check_int
 
 __all__ = ["TwoNN", "twonn_from_mu"]
@@ -61,6 +62,7 @@ class TwoNN(IDEstimator):
     decimation : bool or None, default=None
         Compute the scale curve by decimation (estimates on random subsets of n/2, n/4, …
         points, as in the paper). None: only when n ≤ 50,000, as it costs a third more search.
+        Those searches use the backend, device and threads of the graph the estimate came from.
     n_neighbors : int, default=20
         Neighbourhood size of the local (per-point) estimate.
     local : bool, default=False
@@ -112,21 +114,22 @@ class TwoNN(IDEstimator):
         mu = nb.distances[:, 1] / nb.distances[:, 0]
         self.mu_ = mu
         self.dimension_, self.ci_ = self._estimate(mu)
+        self.interval_method_ = ("chi2: 2·d·S ~ chi2(2m) of the censored TwoNN likelihood"
+                                 + (", centred on the linear fit" if self.algorithm == "linear" else ""))
         decimate = self.decimation if self.decimation is not None else nb.n_points <= 50_000
         if decimate and nb.n_points >= 40:
             self.scale_curve_ = self._decimation_curve(nb)
 
     def _decimation_curve(self, nb: Neighbors) -> object:
         rng = np.random.default_rng(self.random_state)
-        X = nb.points
+        settings = search_settings(nb)  # the graph's backend, device and threads: no other settings
         sizes, dims, los, his, scales = [], [], [], [], []
         n = nb.n_points
         while n >= 20:
             if n == nb.n_points:
                 mu, r = nb.distances[:, 1] / nb.distances[:, 0], nb.distances[:, :2]
             else:
-                sub = rng.choice(nb.n_points, size=n, replace=False)
-                nbs = kneighbors(X[sub], 2, duplicates="keep")
+                nbs = subset_neighbors(nb.points, rng.choice(nb.n_points, size=n, replace=False), 2, settings)
                 mu, r = nbs.distances[:, 1] / nbs.distances[:, 0], nbs.distances
             d, (lo, hi) = self._estimate(mu)
             sizes.append(n)
