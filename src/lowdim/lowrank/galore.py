@@ -208,6 +208,7 @@ class GradientSpectrumCallback:
         self._bases: dict[str, list[np.ndarray]] = {}
         self._lag_drift: dict[str, dict[int, list[float]]] = {}
         self._dct: dict[int, np.ndarray] = {}
+        self._curves: dict[str, list[np.ndarray]] = {}
 
     def __call__(self, model: Any, step: int) -> dict[str, dict] | None:
         return self.on_step(model, step)
@@ -222,6 +223,9 @@ class GradientSpectrumCallback:
                 continue
             G = p.grad.detach().double().cpu().numpy()
             stats, basis = _grad_stats(G, self.rank, self.energy, self._dct)
+            e = np.linalg.svd(G, compute_uv=False) ** 2
+            if e.sum() > 0:
+                self._curves.setdefault(name, []).append(e / e.sum())
             past = self._bases.setdefault(name, [])
             lags = self._lag_drift.setdefault(name, {})
             for lag, old in enumerate(reversed(past), start=1):
@@ -260,7 +264,10 @@ class GradientSpectrumCallback:
                                         "stable_rank": []})
             for k in per[h["param"]]:
                 per[h["param"]][k].append(h[k])
-        per_param = {n: {k: float(np.nanmedian(v)) for k, v in d.items()} for n, d in per.items()}
+        per_param: dict[str, dict[str, Any]] = {
+            n: {k: float(np.nanmedian(v)) for k, v in d.items()} for n, d in per.items()}
+        for n, curves in self._curves.items():  # mean normalised spectrum: the planner's grad_energy curve
+            per_param[n]["energy_curve"] = np.mean(curves, axis=0).tolist()
         r = round(float(np.median([d["energy_rank"] for d in per_param.values()])))
         curve = self.drift_curve()
         ok: list[int] = []
