@@ -121,8 +121,17 @@ def test_results_file_resume_and_ctrl_c(tmp_path):
     # a different configuration is refused, naming the field
     with pytest.raises(LowdimError, match="'projection'"):
         find_d90(TASK, results=path, resume=True, projection="dense", **kw)
-    with pytest.raises(LowdimError, match="'seeds'"):
-        find_d90(TASK, results=path, resume=True, **{**kw, "seeds": 3})
+    with pytest.raises(LowdimError, match="'lrs'"):
+        find_d90(TASK, results=path, resume=True, lrs=[0.5], **kw)
+    # search-only fields may change: more seeds add only the new seed's runs; another rule reuses all
+    n_before = len(path.read_text().splitlines())
+    more = find_d90(TASK, results=path, resume=True, **{**kw, "seeds": 3})
+    added = [json.loads(line) for line in path.read_text().splitlines()[n_before:]]
+    assert added and {r["seed"] for r in added} == {2} and more.d90 == ref.d90
+    n_before = len(path.read_text().splitlines())
+    find_d90(TASK, results=path, resume=True, **{**kw, "threshold_rule": "relative", "threshold": 0.9})
+    assert all(json.loads(line)["d"] not in {p["d"] for p in ref.per_d}
+               for line in path.read_text().splitlines()[n_before:])
 
 
 def test_results_file_rejects_garbage(tmp_path):

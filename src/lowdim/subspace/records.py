@@ -4,7 +4,11 @@ Line 1 is ``{"type": "config", ...}``; every further line is one finished run
 ``{"type": "run", "kind": "baseline"|"subspace", "d": ..., "seed": ..., "metric": ..., ...}``.
 Each line is written whole with one ``write`` followed by ``flush`` and ``fsync``, so a crash or
 Ctrl-C leaves at worst a truncated last line, which :class:`ResultsFile` drops on resume.
-Resuming with a different configuration is refused, naming the first field that differs.
+Resuming with a configuration whose *runs* would differ (task, its options, projection, SAID,
+learning rates, θ₀ seed, …: :data:`RUN_FIELDS`) is refused, naming the first field that differs.
+Fields of the search alone (threshold and its rule, the d grid, bisection, the seed list, the
+interval level) may change: a relative-rule and an absolute-rule search share one file, and a
+rerun with more seeds adds runs for the new seeds only. Line 1 keeps the first search's values.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from lowdim.errors import LowdimError
 __all__ = ["ResultsFile", "run_key"]
 
 FORMAT = "lowdim.d90/1"
+#: configuration fields that change what a (kind, d, seed) run computes
+RUN_FIELDS = ("type", "format", "task", "task_options", "task_info", "projection", "said", "normalize", "lrs",
+              "baseline_lrs", "lr_scaling", "init_seed", "n_params", "max_dense_bytes", "metric")
 
 
 def run_key(rec: dict) -> tuple:
@@ -93,7 +100,7 @@ class ResultsFile:
         if not recs or recs[0].get("type") != "config":
             raise LowdimError(f"{str(self.path)!r} is not a lowdim d90 results file (no config on line 1)")
         old = recs[0]
-        for key in sorted(set(old) | set(self.config)):
+        for key in sorted((set(old) | set(self.config)) & set(RUN_FIELDS)):
             if old.get(key, "<missing>") != self.config.get(key, "<missing>"):
                 raise LowdimError(
                     f"results file {str(self.path)!r} was written with a different configuration: field "
