@@ -17,6 +17,10 @@ class _Point:
     index: int
     rescored: bool = False
 
+    @property
+    def memory_bytes(self) -> float:  # the name the front sorts by in newer versions of frontier.py
+        return self.bytes_per_vector
+
 
 def param_front(points: Sequence[Mapping[str, Any]], *, metric: str = "accuracy") -> list[Mapping[str, Any]]:
     """Runs not dominated in (fewer trainable parameters, higher ``metric``), parameters ascending.
