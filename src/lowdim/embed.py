@@ -7,8 +7,10 @@ with the Hugging Face hub switched offline, so nothing is ever downloaded (Reime
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,11 +84,28 @@ def embed_texts(texts: list[str], *, batch_size: int = 32, normalize: bool = Tru
         raise LowdimError("texts must be a list of strings")
     if not texts:
         raise LowdimError("texts is empty; pass at least one text")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise LowdimError(f"batch_size={batch_size!r} must be a positive integer")
     path = model_path()
-    st = require("sentence_transformers", "embed")
-    model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
-    emb = model.encode(texts, batch_size=batch_size, normalize_embeddings=normalize,
-                       convert_to_numpy=True, show_progress_bar=show_progress)
+    with _offline():  # set before the first import: huggingface_hub reads it at import time
+        st = require("sentence_transformers", "embed")
+        model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
+        emb = model.encode(texts, batch_size=batch_size, normalize_embeddings=normalize,
+                           convert_to_numpy=True, show_progress_bar=show_progress)
     return np.asarray(emb, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """Hugging Face offline mode for the duration of the block only (the caller's env is restored)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(dict.fromkeys(keys, "1"))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -108,7 +108,7 @@ def check_input(flag: str, path: Path | None, *, kind: str = "file") -> Path | N
     if path is None:
         return None
     if not path.exists():
-        raise LowdimError(f"{flag} {str(path)!r}: no such file or folder; check the path")
+        raise LowdimError(f"{flag} {str(path)!r} does not exist; check the path")
     if kind == "file" and path.is_dir():
         raise LowdimError(f"{flag} {str(path)!r} is a folder; pass a file")
     if kind == "folder" and not path.is_dir():

@@ -40,7 +40,6 @@ def id_command(
     c.check_choice("--duplicates", duplicates, ("drop", "error", "keep"))
     c.check_range("--k", k, low=2)
     c.check_range("--workers", workers, low=1)
-    c.check_input("PATH", path, kind="any")
     c.check_output("--local", local, (".npy",))
     c.check_output("--plot", plot, c.PLOT_SUFFIXES)
     params: dict = {"duplicates": duplicates, "random_state": seed}
