@@ -23,7 +23,9 @@ SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet", ".safetensors", 
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
 
-    A crash or Ctrl-C leaves either the old file or none, never a half-written one.
+    A crash or Ctrl-C leaves either the old file or none, never a half-written one. The file gets
+    the mode a plain ``open(path, "w")`` would give it: an existing file keeps its mode, a new one
+    gets 0o666 minus the umask (``mkstemp`` alone would make every output 0o600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,10 +34,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -154,7 +164,12 @@ def _load_parquet(p: Path, key: str | None) -> np.ndarray:
     cols = [table.column(i) for i in range(table.num_columns)]
     if len(cols) == 1 and str(cols[0].type).startswith(("list", "fixed_size_list", "large_list")):
         return np.asarray(cols[0].to_pylist(), dtype=np.float64)
-    numeric = [c for c in cols if str(c.type).startswith(("int", "uint", "float", "double", "bool"))]
-    if not numeric:
+    numeric = [str(c.type).startswith(("int", "uint", "float", "double", "bool", "halffloat")) for c in cols]
+    if not any(numeric):
         raise LowdimError(f"{str(p)!r} has no numeric columns; columns: {', '.join(table.column_names)}")
-    return np.column_stack([c.to_numpy(zero_copy_only=False) for c in numeric])
+    if not all(numeric):
+        # like the CSV loader: a text (or other) column is refused, never silently dropped
+        other = [f"{n} ({c.type})" for n, c, ok in zip(table.column_names, cols, numeric) if not ok]
+        raise LowdimError(f"{str(p)!r} has non-numeric columns {', '.join(other)}; keep only numeric columns "
+                          "(key=/--key reads a single column), or drop the others")
+    return np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols])
