@@ -101,8 +101,12 @@ def test_parquet(tmp_path, rng):
     import pyarrow.parquet as pq
 
     X = rng.normal(size=(8, 3))
-    pq.write_table(pa.table({f"f{i}": X[:, i] for i in range(3)} | {"name": [str(i) for i in range(8)]}), tmp_path / "x.parquet")
+    pq.write_table(pa.table({f"f{i}": X[:, i] for i in range(3)}), tmp_path / "x.parquet")
     np.testing.assert_allclose(load_points(tmp_path / "x.parquet"), X)
+    # a text column is refused, like CSV does, never silently dropped
+    pq.write_table(pa.table({f"f{i}": X[:, i] for i in range(3)} | {"name": [str(i) for i in range(8)]}), tmp_path / "y.parquet")
+    with pytest.raises(LowdimError, match=r"non-numeric columns name \(string\)"):
+        load_points(tmp_path / "y.parquet")
 
 
 def test_pt_weights_only(tmp_path):
