@@ -7,14 +7,15 @@ A bfloat16 GEMM runs 2–3× faster than a float32 one on such CPUs, but rounds 
    keeping the exact rounding error ``δx = (x − c) − x̃`` (float64);
 2. scores ``ŝ(q, r) = q̃·r̃ − ½‖r‖²`` from one bfloat16 GEMM (the norm term is carried in two
    extra bfloat16 columns, hi + lo), top-``kc`` candidates per query by ``torch.topk``;
-3. exact float64 distances to the candidates, sorted: the query's k-th distance ``d_k``;
+3. float64 distances (direct differences) to *every* candidate, sorted: the query's k-th distance
+   ``d_k`` (:func:`lowdim.knn_exact.rerank`; nothing is pre-ranked away);
 4. for every point outside the candidates, ``q·r − ½‖r‖² ≤ f(ŝ_kc) + E(q)`` where ``ŝ_kc`` is the
    smallest candidate score, ``f(x) = x + 2⁻⁸|x|`` covers the bfloat16 rounding of the GEMM's
    output, and ``E(q) = ‖q̃‖·max‖δr‖ + ‖δq‖·max‖r̃‖ + ‖δq‖·max‖δr‖ + max|½‖r‖² − hi − lo| + γ·(…)``
    covers the inputs' rounding and float32 accumulation (γ = (D + 2)·2⁻²⁴, Higham's bound). Since
    ``‖q − r‖² = ‖q − c‖² − 2(q·r − ½‖r‖²)`` (centred), no outside point can be nearer than
    ``d_k`` when ``d_k² ≤ ‖q − c‖² − 2(f(ŝ_kc) + E(q))``;
-5. queries that fail the test are searched again exactly (float32 GEMM, float64 re-rank).
+5. queries that fail the test are searched again by :func:`lowdim.knn_exact.exact_knn`.
 
 The result is the exact k-NN (up to ties at the k-th distance), at bfloat16 speed when the data
 have enough contrast between the k-th and the kc-th neighbour, which is the common case.
@@ -28,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from lowdim.knn_exact import rerank
+
 __all__ = ["bf16_fast", "bf16_knn", "score_error_bound"]
 
 _U_BF16 = 2.0 ** -9  # unit roundoff of bfloat16 (round to nearest)
-RERANK_ROWS = 64  # queries per re-ranking step: its gathers stay in cache
 
 
 @lru_cache(maxsize=1)
@@ -50,11 +52,9 @@ def bf16_fast() -> bool:
         return False
     if " avx512_bf16" not in flags and " amx_bf16" not in flags:
         return False
-    try:
-        import torch  # noqa: F401
-    except ImportError:  # pragma: no cover - torch is an optional dependency
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None  # found, not imported: imports cost seconds
 
 
 def _prepare(X: np.ndarray, centre: np.ndarray, tail: str, torch: Any) -> tuple:
@@ -65,24 +65,28 @@ def _prepare(X: np.ndarray, centre: np.ndarray, tail: str, torch: Any) -> tuple:
     err = np.empty(n)
     rtn = np.empty(n)
     tail_err = np.zeros(n)
-    for s in range(0, n, 32768):
-        xc = X[s:s + 32768].astype(np.float64) - centre
+    step = max(1, (4 << 20) // max(D, 1))  # rows per float64 chunk: ≤ 32 MB of temporaries
+    for s in range(0, n, step):
+        xc = X[s:s + step].astype(np.float64) - centre
         xb = torch.from_numpy(xc.astype(np.float32)).to(torch.bfloat16)
         xb64 = xb.to(torch.float64).numpy()
-        sq[s:s + 32768] = np.einsum("ij,ij->i", xc, xc)
+        sq[s:s + step] = np.einsum("ij,ij->i", xc, xc)
         d = xc - xb64
-        err[s:s + 32768] = np.sqrt(np.einsum("ij,ij->i", d, d))
-        rtn[s:s + 32768] = np.sqrt(np.einsum("ij,ij->i", xb64, xb64))
-        out[s:s + 32768, :D] = xb
+        # rounding to bf16 (exact) plus the float64 centring, ≤ 2⁻⁵³‖x − c‖ (charged twice for safety)
+        err[s:s + step] = np.sqrt(np.einsum("ij,ij->i", d, d)) + 2.0 ** -52 * np.sqrt(sq[s:s + step])
+        rtn[s:s + step] = np.sqrt(np.einsum("ij,ij->i", xb64, xb64))
+        out[s:s + step, :D] = xb
         if tail == "norm":  # −½‖r‖² = hi + lo in bfloat16
-            v = torch.from_numpy(-0.5 * sq[s:s + 32768])
+            v = torch.from_numpy(-0.5 * sq[s:s + step])
             hi = v.to(torch.bfloat16)
             lo = (v - hi.to(torch.float64)).to(torch.bfloat16)
-            out[s:s + 32768, D] = hi
-            out[s:s + 32768, D + 1] = lo
-            tail_err[s:s + 32768] = np.abs(v.numpy() - hi.to(torch.float64).numpy() - lo.to(torch.float64).numpy())
+            out[s:s + step, D] = hi
+            out[s:s + step, D + 1] = lo
+            # hi + lo's residual, plus the float64 sum of squares' own error (D + 2)·2⁻⁵³·|v|
+            tail_err[s:s + step] = (np.abs(v.numpy() - hi.to(torch.float64).numpy() - lo.to(torch.float64).numpy())
+                                    + (D + 2) * 2.0 ** -53 * np.abs(v.numpy()))
         else:  # query side: the two columns multiply hi and lo by exactly 1
-            out[s:s + 32768, D:] = 1.0
+            out[s:s + step, D:] = 1.0
     return out, sq, err, rtn, tail_err
 
 
@@ -102,7 +106,7 @@ def score_error_bound(q_tn: np.ndarray, q_err: np.ndarray, max_err: float, max_t
 
 
 def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = None,
-             margin: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             margin: int | None = None, n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Euclidean k-NN of ``Q`` in ``R`` with certified bfloat16 candidates.
 
     Parameters
@@ -115,6 +119,8 @@ def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = N
         Queries per GEMM block (default: a ~256 MB bfloat16 score block).
     margin : int, optional
         Extra candidates per query beyond ``k`` (default ``max(8, k)``).
+    n_jobs : int, optional
+        torch threads for the call (default: the usable cores); the caller's setting is restored.
 
     Returns
     -------
@@ -134,6 +140,18 @@ def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = N
     """
     import torch
 
+    from lowdim.knn_exact import usable_cores
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(usable_cores(n_jobs))
+    try:
+        return _bf16_knn(torch, R, Q, k, block_size, margin)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _bf16_knn(torch: Any, R: np.ndarray, Q: np.ndarray, k: int, block_size: int | None,
+              margin: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, D = R.shape
     kc = min(n, k + (max(8, k) if margin is None else int(margin)))
     centre = R.mean(axis=0, dtype=np.float64)
@@ -155,37 +173,21 @@ def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = N
     idx = np.empty((m, k), np.int64)
     ok = np.empty(m, bool)
     RbT = Rb.T
-    # float32 centred copies for a fast first re-rank of the candidates (bmm, no n × D float64 copy)
-    R32 = torch.empty((n, D), dtype=torch.float32)
-    for s in range(0, n, 32768):
-        R32[s:s + 32768] = torch.from_numpy((R[s:s + 32768].astype(np.float64) - centre).astype(np.float32))
-    Q32 = R32 if Q is R else torch.from_numpy((Q.astype(np.float64) - centre).astype(np.float32))
-    r_sq32 = torch.from_numpy(r_sq.astype(np.float32))
-    q_sq32 = r_sq32 if Q is R else torch.from_numpy(q_sq.astype(np.float32))
-    R_t = torch.from_numpy(np.ascontiguousarray(R))
-    Q_t = R_t if Q is R else torch.from_numpy(np.ascontiguousarray(Q))
-    k2 = min(kc, k + 4)  # float64 re-rank of the best k + 4 by the float32 distances
     for s in range(0, m, b):
         e = min(s + b, m)
         S = Qb[s:e] @ RbT
         top = torch.topk(S, kc, dim=1, sorted=False)
         del S
-        cand = top.indices
+        cand = top.indices.numpy()
         s_kc = top.values.min(dim=1).values.to(torch.float64).numpy()
-        for t in range(s, e, RERANK_ROWS):
-            u = min(t + RERANK_ROWS, e)
-            c = cand[t - s:u - s]
-            dots = torch.bmm(R32[c], Q32[t:u, :, None])[:, :, 0]
-            d32 = r_sq32[c] + q_sq32[t:u, None] - 2 * dots
-            near = torch.topk(d32, k2, dim=1, largest=False, sorted=False).indices
-            c2 = torch.gather(c, 1, near)
-            diff = R_t[c2].to(torch.float64) - Q_t[t:u].to(torch.float64)[:, None, :]
-            d2, order = torch.sort(diff.square().sum(-1), dim=1, stable=True)
-            dist[t:u] = d2[:, :k].sqrt().numpy()
-            idx[t:u] = torch.gather(c2, 1, order[:, :k]).numpy()
+        # float64 distances to every candidate: no pre-rank drops a point the bound has not covered
+        dist[s:e], idx[s:e] = rerank(R, Q[s:e], cand, k, "euclidean")
         f = s_kc + (2 * _U_BF16 / (1 - _U_BF16)) * np.abs(s_kc)
         bound_sq = q_sq[s:e] - 2.0 * (f + E[s:e])
         dk2 = dist[s:e, -1] ** 2
-        ok[s:e] = dk2 <= bound_sq * (1 - 4e-16) - 1e-300 if kc < n else True
+        # float64 evaluation of ‖q − c‖², d_k and the bound: relative (D + 8)·2⁻⁵² each
+        slack = (D + 8) * 2.0 ** -52
+        bound_sq -= slack * (q_sq[s:e] + 2 * np.abs(f) + 2 * E[s:e])
+        ok[s:e] = dk2 * (1 + slack) <= bound_sq if kc < n else True
     return dist, idx, ok
 

@@ -1,23 +1,23 @@
 """The one k-nearest-neighbour engine every estimator and evaluator uses.
 
-Exact search is a blocked GEMM: for a block of queries ``Q`` the score ``q·r − ½‖r‖²`` (largest =
-nearest) comes from one float32 matrix product against the reference points augmented with a
-column of ``−½‖r‖²``; a running top-(k+margin) is kept with ``argpartition`` and the candidates are
-re-ranked with exact float64 distances, so float32 cancellation never decides an answer. Memory is
-bounded by the block (never an n×n matrix); blocks run on all cores. On CPUs with native bfloat16
-dot products, large Euclidean searches take their candidates from a bfloat16 GEMM instead and
-prove each answer exact with a rounding-error bound (:mod:`lowdim.knn_bf16`); queries the bound
-cannot prove are searched again in float32. A CUDA tensor (or
-``device="cuda"``) runs the same algorithm in torch on the GPU. Above a work threshold FAISS HNSW
-(optional extra) gives approximate neighbours, and the result says so.
+"Exact" is a proof, not a hope. Every exact path takes candidates from a fast GEMM (float32,
+certified bfloat16 on CPUs with native bf16 dot products, or a PCA lower bound for low-rank data),
+recomputes their distances in float64 from the caller's values, and proves per query with a
+rounding-error bound that no other point can be nearer than the k-th (derivation in
+:mod:`lowdim.knn_exact`). Queries the bound cannot prove (near-duplicate clusters, ties) are searched
+again with more candidates, then with a float64 GEMM, then by float64 brute force: the distances
+returned equal float64 brute force's (tied points may be listed in another order), and
+``Neighbors.info["stages"]`` says how many queries each stage settled. Memory is bounded by blocks
+(never an n×n matrix), threads by ``n_jobs`` (default: the cores this process may use) inside
+scoped limits. A CUDA tensor (or ``device="cuda"``) runs the same pipeline in torch
+(:mod:`lowdim.knn_torch`). Above a work threshold FAISS HNSW (optional extra) gives approximate
+neighbours, and the result says ``exact=False``.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -44,8 +44,8 @@ BF16_MIN_WORK = 5e10
 #: only above this multiple of AUTO_APPROX_WORK (the exact search is that much faster there)
 BF16_APPROX_FACTOR = 2.5
 
-#: Rows closer to another row than this many units of roundoff (eps of the dtype × the row's
-#: norm) count as near duplicates.
+#: Rows closer to their nearest neighbour than this many ulps per coordinate of the centred data
+#: count as near duplicates (:func:`near_duplicate_tolerance`).
 NEAR_DUPLICATE_ULPS = 8
 
 
@@ -161,6 +161,7 @@ def knn_search(
     device: str | None = None,
     n_jobs: int | None = None,
     block_size: int | None = None,
+    info: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Low-level top-k search of ``queries`` against ``reference`` (no validation, no deduplication).
 
@@ -176,6 +177,8 @@ def knn_search(
         Row of ``reference`` that each query must not return (itself).
     backend, device, n_jobs, block_size
         See :func:`kneighbors`.
+    info : dict, optional
+        Receives ``"stages"``: how many queries each stage of the exact search settled.
 
     Returns
     -------
@@ -194,17 +197,22 @@ def knn_search(
         work = float(queries.shape[0]) * n_ref * reference.shape[1]
         if on_cuda:
             backend = "torch"
-        elif work > _approx_limit(metric) and _has("faiss"):
+        elif work > AUTO_APPROX_WORK and _has("faiss") and work > _approx_limit(metric):
             backend = "faiss"
         else:
             backend = "exact"
+    stages: dict = {}
     if backend == "torch":
-        vals, idx, name = _torch_search(reference, queries, kk, metric, device)
+        from lowdim.knn_torch import torch_knn
+
+        vals, idx, name, stages = torch_knn(reference, queries, kk, metric, device)
     elif backend == "faiss":
         vals, idx = _faiss_search(_np(reference), _np(queries), kk, metric)
         name = "faiss-hnsw"
     else:
-        vals, idx, name = _numpy_search(_np(reference), _np(queries), kk, metric, n_jobs, block_size)
+        vals, idx, name, stages = _numpy_search(_np(reference), _np(queries), kk, metric, n_jobs, block_size)
+    if info is not None:
+        info["stages"] = stages
     if exclude is not None:
         vals, idx = _drop_self(vals, idx, np.asarray(exclude))
     return vals, idx, name
@@ -245,7 +253,7 @@ def kneighbors(
     n_jobs : int, optional
         Threads for the exact CPU search; default all cores.
     block_size : int, optional
-        Queries per GEMM block; default keeps each block's score matrix near 64 MB.
+        Queries per GEMM block; default keeps all threads' score blocks within ~192 MB.
     random_state : int, optional
         Seed of the query subsample.
 
@@ -293,17 +301,16 @@ def kneighbors(
         device = "cuda"
     q_idx = _query_rows(queries, n, random_state)
     ref_in = _to_device(A, device) if device else A
+    search_info: dict = {}
     dist, idx, name = knn_search(ref_in, _rows(ref_in, q_idx, n), k, exclude=q_idx,
-                                 backend=backend, device=device, n_jobs=n_jobs, block_size=block_size)
+                                 backend=backend, device=device, n_jobs=n_jobs, block_size=block_size,
+                                 info=search_info)
     if duplicates != "keep":
-        near = _near_duplicates(A, dist, idx, q_idx)
+        tol = near_duplicate_tolerance(A[q_idx], midrange(A), A.dtype)
+        near = near_duplicate_rows(dist, idx, q_idx, tol)
         if len(near):
             if duplicates == "error":
-                raise LowdimError(
-                    f"X (shape {A.shape}, {A.dtype}) has {len(near)} near-duplicate rows (closer than "
-                    f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); "
-                    "deduplicate them or pass duplicates='drop'"
-                )
+                raise LowdimError(near_duplicate_message(f"X (shape {A.shape}, {A.dtype})", len(near)))
             keep_mask, kept, rep, q_idx, dist, idx, redo = drop_near_duplicates(near, n, dist, idx, q_idx,
                                                                                 kept, rep)
             A = A[keep_mask]
@@ -320,7 +327,7 @@ def kneighbors(
             UserWarning,
             stacklevel=2,
         )
-    info: dict = {}
+    info: dict = {"stages": search_info.get("stages", {})}
     if name.startswith("faiss"):
         info["recall_estimate"] = _sample_recall(A, q_idx, idx, k)
         if info["recall_estimate"] < RECALL_WARNING:
@@ -341,7 +348,9 @@ def _sample_recall(A: np.ndarray, q_idx: np.ndarray, idx: np.ndarray, k: int) ->
     rng = np.random.default_rng(0)
     pick = rng.choice(len(q_idx), size=min(RECALL_SAMPLE, len(q_idx)), replace=False)
     rows = q_idx[pick]
-    _, exact = _gemm_topk(A, A[rows], k + 1, "euclidean", None, None)
+    from lowdim.knn_exact import exact_knn
+
+    _, exact, _ = exact_knn(A, A[rows], k + 1)
     exact = _drop_self(np.zeros(exact.shape), exact, rows)[1]
     hits = sum(len(np.intersect1d(a, b)) for a, b in zip(idx[pick], exact))
     return hits / (len(pick) * k)
@@ -436,20 +445,38 @@ def drop_near_duplicates(near: np.ndarray, n: int, dist: np.ndarray, idx: np.nda
             dist, new_pos[idx], redo)
 
 
-def _near_duplicates(A: np.ndarray, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray) -> np.ndarray:
-    """Rows whose nearest neighbour lies at float-roundoff distance; the higher row of each pair.
+def midrange(A: np.ndarray) -> np.ndarray:
+    """Per-coordinate centre ``(min + max) / 2`` in float64: moves with the data (translation)."""
+    return 0.5 * (A.min(axis=0).astype(np.float64) + A.max(axis=0).astype(np.float64))
 
-    Roundoff level is ``NEAR_DUPLICATE_ULPS · eps(dtype) · ‖x‖``: float32 copies of one vector that
-    differ in their last bits (recomputed embeddings) are caught; genuine neighbours are not.
+
+def near_duplicate_tolerance(Q: np.ndarray, centre: np.ndarray, dtype: Any) -> np.ndarray:
+    """Per row: ``NEAR_DUPLICATE_ULPS × ‖ulp(|q − c|)‖``, the roundoff level of the centred row.
+
+    Translation-invariant (``c`` moves with the data) and scale-invariant (ulps scale with the
+    values), unlike a threshold on the raw norm: 1e4 + U(0, 1)³ in float32, whose neighbours lie
+    ~15 float32 steps apart, has no near duplicates; float32 copies of a vector that differ in
+    their last bits (recomputed embeddings) have.
     """
-    eps = np.finfo(A.dtype).eps
-    norms = np.sqrt(np.einsum("ij,ij->i", A[q_idx], A[q_idx], dtype=np.float64))
-    close = dist[:, 0] <= NEAR_DUPLICATE_ULPS * eps * norms
+    out = np.empty(len(Q))
+    step = max(1, (4 << 20) // max(Q.shape[1], 1))
+    for s in range(0, len(Q), step):
+        ulp = np.spacing(np.abs(Q[s:s + step].astype(np.float64) - centre).astype(dtype)).astype(np.float64)
+        out[s:s + step] = NEAR_DUPLICATE_ULPS * np.sqrt(np.einsum("ij,ij->i", ulp, ulp))
+    return out
+
+
+def near_duplicate_rows(dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Rows whose nearest neighbour lies within ``tol`` (their roundoff level); the higher of each pair."""
+    close = dist[:, 0] <= tol
     if not close.any():
         return np.empty(0, dtype=np.int64)
-    i = q_idx[close]
-    j = idx[close, 0]
-    return np.unique(np.maximum(i, j))
+    return np.unique(np.maximum(q_idx[close], idx[close, 0]))
+
+
+def near_duplicate_message(what: str, count: int) -> str:
+    return (f"{what} has {count} near-duplicate rows (within {NEAR_DUPLICATE_ULPS} ulps per coordinate of "
+            "the centred data: float roundoff level); deduplicate them or pass duplicates='drop'")
 
 
 def _drop_self(vals: np.ndarray, idx: np.ndarray, self_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -463,217 +490,24 @@ def _drop_self(vals: np.ndarray, idx: np.ndarray, self_idx: np.ndarray) -> tuple
     return vals[keep].reshape(-1, k), idx[keep].reshape(-1, k)
 
 
-def _block_rows(n_ref: int, block_size: int | None) -> int:
-    if block_size is not None:
-        return max(1, int(block_size))
-    return int(np.clip(8_000_000 // max(n_ref, 1), 16, 4096))
-
-
 def _numpy_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str, n_jobs: int | None,
-                  block_size: int | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Exact top-k on the CPU: PCA-bounded pruning where the data allow it, else certified
-    bfloat16 candidates on CPUs with native bf16 dot products, else blocked float32 GEMM."""
-    # pruning pays its set-up (a D×D covariance and a bound-space index) only with many queries
-    if (metric == "euclidean" and R.shape[1] >= 32 and R.shape[0] >= 4000 and k < R.shape[0] // 4
-            and Q.shape[0] >= 4 * R.shape[1]):
-        res = _pruned_search(R, Q, k, n_jobs, block_size)
-        if res is not None:
-            return (*res, "exact-numpy")
+                  block_size: int | None) -> tuple[np.ndarray, np.ndarray, str, dict]:
+    """Proven exact top-k on the CPU; the first stage is PCA-bounded pruning where the data allow
+    it, else certified bfloat16 candidates on CPUs with native bf16 dot products, else float32."""
+    from lowdim.knn_exact import exact_knn
+    from lowdim.knn_pruned import pruned_knn, worth_pruning
+
+    first, name = None, "exact-numpy"
+    if worth_pruning(R, Q, k, metric):
+        first = pruned_knn(R, Q, k, n_jobs=n_jobs, block_size=block_size)
     work = float(Q.shape[0]) * R.shape[0] * R.shape[1]
-    if metric == "euclidean" and work >= BF16_MIN_WORK and k < R.shape[0] // 4:
+    if first is None and metric == "euclidean" and work >= BF16_MIN_WORK and k < R.shape[0] // 4:
         from lowdim.knn_bf16 import bf16_fast, bf16_knn
 
         if bf16_fast():
-            dist, idx, ok = bf16_knn(R, Q, k, block_size=block_size)
-            bad = np.flatnonzero(~ok)
-            if len(bad):  # the bound could not prove these: search them exactly
-                dist[bad], idx[bad] = _gemm_topk(R, Q[bad], k, metric, n_jobs, block_size)
-            return dist, idx, "exact-bf16"
-    return (*_gemm_topk(R, Q, k, metric, n_jobs, block_size), "exact-numpy")
-
-
-def _pruned_search(R: np.ndarray, Q: np.ndarray, k: int, n_jobs: int | None,
-                   block_size: int | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Exact k-NN through a lower bound in a few principal components.
-
-    With ``z = Pᵀ(x − c)`` the top-m PCA coordinates and ``e = ‖(x − c) − P z‖`` the residual norm,
-    ``‖x − y‖² = ‖z_x − z_y‖² + ‖e_x − e_y‖² ≥ ‖z_x − z_y‖² + (|e_x| − |e_y|)²``: the Euclidean
-    distance between the augmented points ``[z, |e|]`` (m + 1 numbers) is a lower bound of the true
-    distance. We take the ``kc`` nearest in the bound (k-d tree or GEMM: the bound space has
-    m + 1 ≤ 65 dimensions and holds ≥ 99.8 % of the variance), re-rank them exactly, and accept a query when
-    its exact k-th distance is at most the bound of its (kc+1)-th candidate: no point outside the
-    candidates can then be nearer. Rejected queries go through the full GEMM search. Returns None
-    when a trial on a sample says the bound would reject too many queries (spectrum too flat).
-    """
-    n, D = R.shape
-    centre = R.mean(axis=0, dtype=np.float64)
-    cov = np.zeros((D, D))
-    for s in range(0, n, 32768):
-        blk = (R[s:s + 32768] - centre).astype(np.float32)
-        cov += (blk.T @ blk).astype(np.float64)
-    evals, evecs = np.linalg.eigh(cov)
-    evals, evecs = evals[::-1].clip(min=0), evecs[:, ::-1]
-    tail = np.cumsum(evals[::-1])[::-1] / max(evals.sum(), 1e-300)  # tail[m] = residual fraction
-    m = next((m for m in (4, 8, 16, 32, 64) if m <= D // 4 and tail[m] <= 2e-3), None)
-    if m is None:
-        return None
-    P = np.ascontiguousarray(evecs[:, :m])
-
-    def augment(X: np.ndarray) -> np.ndarray:
-        out = np.empty((len(X), m + 1))
-        for s in range(0, len(X), 32768):
-            xc = X[s:s + 32768] - centre
-            z = xc @ P
-            out[s:s + 32768, :m] = z
-            out[s:s + 32768, m] = np.sqrt(np.maximum(np.einsum("ij,ij->i", xc, xc) - np.einsum("ij,ij->i", z, z), 0))
-        return out
-
-    from scipy.spatial import cKDTree
-
-    Ra = augment(R)
-    Qa = Ra if Q is R else augment(Q)
-    # exact search in the (m+1)-dim bound space: a k-d tree for large n, blocked GEMM otherwise
-    tree = cKDTree(Ra) if n >= 20_000 else None
-    kc = k + max(8, k)
-    jobs = n_jobs or os.cpu_count() or 1
-
-    def search(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if tree is not None:
-            lb, cand = tree.query(Qa[rows], kc + 1, workers=jobs)
-        else:
-            lb, cand = _gemm_topk(Ra, Qa[rows], kc + 1, "euclidean", n_jobs, block_size)
-        dk = np.empty((len(rows), k))
-        ik = np.empty((len(rows), k), np.int64)
-
-        def rerank(s: int) -> None:  # exact float64 distances to the candidates, in blocks
-            c = cand[s:s + 1024, :kc]
-            diff = R[c].astype(np.float64, copy=False) - Q[rows[s:s + 1024]].astype(np.float64, copy=False)[:, None, :]
-            d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-            order = np.argsort(d, axis=1, kind="stable")[:, :k]
-            dk[s:s + 1024] = np.take_along_axis(d, order, 1)
-            ik[s:s + 1024] = np.take_along_axis(c, order, 1)
-
-        _parallel(rerank, range(0, len(rows), 1024), n_jobs)
-        return dk, ik, dk[:, -1] <= lb[:, kc]
-
-    rng = np.random.default_rng(0)
-    trial = rng.choice(len(Q), size=min(256, len(Q)), replace=False)
-    if search(trial)[2].mean() < 0.8:
-        return None
-    dist, idx, ok = search(np.arange(len(Q)))
-    bad = np.flatnonzero(~ok)
-    if len(bad):
-        dist[bad], idx[bad] = _gemm_topk(R, Q[bad], k, "euclidean", n_jobs, block_size)
-    return dist, idx
-
-
-def _gemm_topk(R: np.ndarray, Q: np.ndarray, k: int, metric: str,
-               n_jobs: int | None, block_size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Blocked GEMM top-k. Extra memory: one float32 copy of R (+1 column) and per-block scores."""
-    n_ref, n_q, D = R.shape[0], Q.shape[0], R.shape[1]
-    same = Q is R
-    margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
-    kc = k + margin
-    chunk = 65536
-    if metric == "euclidean":
-        # translation invariance: centre on the reference mean so float32 keeps the precision
-        # that an offset (data far from the origin) would otherwise cancel away; the score
-        # q·r − ½‖r‖² comes out of one GEMM against R augmented with a −½‖r‖² column
-        centre = R.mean(axis=0, dtype=np.float64)
-        Ra = np.empty((n_ref, D + 1), np.float32)
-        for s in range(0, n_ref, chunk):
-            Ra[s:s + chunk, :D] = R[s:s + chunk] - centre
-        Ra[:, D] = -0.5 * np.einsum("ij,ij->i", Ra[:, :D], Ra[:, :D], dtype=np.float64)
-        Qc = Ra[:, :D] if same else (Q - centre).astype(np.float32)
-    else:
-        Ra = np.asarray(R, dtype=np.float32)
-        Qc = Ra if same else np.asarray(Q, dtype=np.float32)
-    RaT = Ra.T
-    b = _block_rows(n_ref, block_size)
-    out_v = np.empty((n_q, k), np.float64)
-    out_i = np.empty((n_q, k), np.int64)
-
-    def run(start: int) -> None:
-        stop = min(start + b, n_q)
-        if metric == "euclidean":
-            Qa = np.empty((stop - start, D + 1), np.float32)
-            Qa[:, :D] = Qc[start:stop]
-            Qa[:, D] = 1.0
-        else:
-            Qa = Qc[start:stop]
-        S = Qa @ RaT  # largest score = nearest (or largest inner product)
-        if kc < n_ref:
-            cand = np.argpartition(S, n_ref - kc, axis=1)[:, n_ref - kc:]
-        else:
-            cand = np.broadcast_to(np.arange(n_ref), S.shape).copy()
-        del S
-        # exact float64 re-ranking of the few candidates, from the caller's original values
-        Rc = R[cand].astype(np.float64, copy=False)
-        Qb = Q[start:stop].astype(np.float64, copy=False)
-        if metric == "euclidean":
-            diff = Rc - Qb[:, None, :]
-            v = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-            order = np.argsort(v, axis=1, kind="stable")[:, :k]
-        else:
-            v = np.einsum("ijk,ik->ij", Rc, Qb)
-            order = np.argsort(-v, axis=1, kind="stable")[:, :k]
-        out_v[start:stop] = np.take_along_axis(v, order, 1)
-        out_i[start:stop] = np.take_along_axis(cand, order, 1)
-
-    _parallel(run, range(0, n_q, b), n_jobs)
-    return out_v, out_i
-
-
-def _parallel(fn: Any, starts: range, n_jobs: int | None) -> None:
-    """Run ``fn(start)`` for every block, one BLAS thread per worker, on all cores."""
-    from threadpoolctl import threadpool_limits
-
-    jobs = n_jobs or os.cpu_count() or 1
-    if jobs == 1 or len(starts) == 1:
-        for s in starts:
-            fn(s)
-        return
-    # one BLAS thread per block worker: GEMM, argpartition and re-ranking all use every core
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(fn, starts))
-
-
-def _torch_search(R: Any, Q: Any, k: int, metric: str, device: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    torch = require("torch", "torch")
-    dev = torch.device(device) if device else getattr(R, "device", torch.device("cpu"))
-    if isinstance(dev, str):
-        dev = torch.device(dev)
-    Rt = torch.as_tensor(R, device=dev)
-    Qt = torch.as_tensor(Q, device=dev)
-    R64, Q64 = Rt.double(), Qt.double()
-    if metric == "euclidean":  # centre: see _numpy_search
-        centre = R64.mean(0)
-        R32, Q32 = (R64 - centre).float(), (Q64 - centre).float()
-    else:
-        R32, Q32 = Rt.float(), Qt.float()
-    n_ref, n_q = Rt.shape[0], Qt.shape[0]
-    margin = 0 if k >= n_ref else min(n_ref - k, max(4, k // 2))
-    kc = k + margin
-    if metric == "euclidean":
-        half_sq = 0.5 * (R32.double() ** 2).sum(1)
-        Ra = torch.cat([R32, (-half_sq).float()[:, None]], 1)
-        Qa = torch.cat([Q32, torch.ones(n_q, 1, device=dev)], 1)
-    else:
-        Ra, Qa = R32, Q32
-    b = int(np.clip(256_000_000 // max(n_ref, 1), 16, 65536)) if dev.type == "cuda" else _block_rows(n_ref, None)
-    vs, ids = [], []
-    for s in range(0, n_q, b):
-        S = Qa[s:s + b] @ Ra.T
-        cand = torch.topk(S, kc, dim=1).indices
-        if metric == "euclidean":
-            v = (R64[cand] - Q64[s:s + b, None, :]).square().sum(-1).sqrt()
-            v, o = torch.sort(v, dim=1, stable=True)
-        else:
-            v = torch.einsum("ijk,ik->ij", R64[cand], Q64[s:s + b])
-            v, o = torch.sort(v, dim=1, descending=True, stable=True)
-        vs.append(v[:, :k])
-        ids.append(torch.gather(cand, 1, o[:, :k]))
-    return torch.cat(vs).cpu().numpy(), torch.cat(ids).cpu().numpy(), f"exact-torch-{dev.type}"
+            first, name = bf16_knn(R, Q, k, block_size=block_size, n_jobs=n_jobs), "exact-bf16"
+    dist, idx, stages = exact_knn(R, Q, k, metric=metric, n_jobs=n_jobs, block_size=block_size, first=first)
+    return dist, idx, name, stages
 
 
 def _faiss_search(R: np.ndarray, Q: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:

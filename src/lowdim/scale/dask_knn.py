@@ -25,13 +25,15 @@ import numpy as np
 
 from lowdim.errors import LowdimError, require
 from lowdim.neighbors import (
-    NEAR_DUPLICATE_ULPS,
     Neighbors,
     _drop_self,
     _query_rows,
     drop_near_duplicates,
     find_duplicates,
     knn_search,
+    near_duplicate_message,
+    near_duplicate_rows,
+    near_duplicate_tolerance,
 )
 from lowdim.scale.shards import Sharded, load_shard, open_sharded
 from lowdim.validation import check_choice, check_int
@@ -140,22 +142,18 @@ def dask_kneighbors(
                           f"n_neighbors={k} needs at least {k + 1}: lower n_neighbors or pass more data")
     q_idx = _query_rows(queries, n, random_state)
     args = (client, S, k, block_size, max_broadcast_bytes, device)
-    dist, idx, qnorm, mode = _search(*args, kept, q_idx, n_drop > 0)
+    centre = 0.5 * (lo.astype(np.float64) + hi.astype(np.float64))  # as lowdim.neighbors.midrange
+    dist, idx, tol, mode = _search(*args, kept, q_idx, n_drop > 0, centre)
     if duplicates != "keep":
-        eps = np.finfo(S.dtype).eps
-        close = dist[:, 0] <= NEAR_DUPLICATE_ULPS * eps * qnorm
-        near = np.unique(np.maximum(q_idx[close], idx[close, 0])) if close.any() else np.empty(0, np.int64)
+        near = near_duplicate_rows(dist, idx, q_idx, tol)
         if len(near):
             if duplicates == "error":
-                raise LowdimError(
-                    f"{S.source} (shape {S.shape}, {S.dtype}) has {len(near)} near-duplicate rows (closer than "
-                    f"{NEAR_DUPLICATE_ULPS} × eps × ‖x‖: float roundoff level); deduplicate them or pass "
-                    "duplicates='drop'")
+                raise LowdimError(near_duplicate_message(f"{S.source} (shape {S.shape}, {S.dtype})", len(near)))
             _, kept, rep, q_idx, dist, idx, redo = drop_near_duplicates(near, n, dist, idx, q_idx,
                                                                           kept, rep)
             n_drop += len(near)
             if len(redo):
-                dist[redo], idx[redo], _, mode = _search(*args, kept, q_idx[redo], True)
+                dist[redo], idx[redo], _, mode = _search(*args, kept, q_idx[redo], True, centre)
     if n_drop and duplicates == "drop":
         warnings.warn(
             f"dropped {n_drop} duplicate or near-duplicate rows of {n0} (they make neighbour "
@@ -176,8 +174,10 @@ def dask_kneighbors(
 
 
 def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: int, device: str | None,
-            kept: np.ndarray, q_idx: np.ndarray, subset: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """k-NN (self excluded) of deduplicated rows ``q_idx`` against deduplicated rows ``kept``."""
+            kept: np.ndarray, q_idx: np.ndarray, subset: bool,
+            centre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """k-NN (self excluded) of deduplicated rows ``q_idx`` against deduplicated rows ``kept``, and
+    each query's near-duplicate tolerance around ``centre``."""
     distributed = require("distributed", "dask")
     offs = S.offsets
     kk = k + 1  # self is among the per-shard candidates; dropped after the merge
@@ -202,7 +202,7 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
         Q = np.empty((m, S.n_features), S.dtype)
         for j, rows in zip(qs, parts):
             Q[q_pos[j]] = rows
-        qnorm = np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+        qnorm = near_duplicate_tolerance(Q, centre, S.dtype)
         Qf = client.scatter(Q, broadcast=True, hash=False)
         futs = {client.submit(_shard_topk, *ref_args[j], Qf, *opts, pure=False): None
                 for j in refs}
@@ -214,7 +214,7 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
             if not len(q_pos[i]):
                 continue
             qrows = orig_q[q_pos[i]] - offs[i]
-            futs[client.submit(_row_norms, S.loaders[i], S.dtype, qrows, pure=False)] = ("norm", i)
+            futs[client.submit(_row_tolerance, S.loaders[i], S.dtype, qrows, centre, pure=False)] = ("norm", i)
             for j in refs:
                 futs[client.submit(_pair_topk, None if i == j else S.loaders[i], qrows, *ref_args[j],
                                    *opts, pure=False)] = ("knn", i)
@@ -331,9 +331,8 @@ def _take_rows(loader: tuple, dtype: Any, rows: np.ndarray) -> np.ndarray:
     return load_shard(loader, dtype)[rows]
 
 
-def _row_norms(loader: tuple, dtype: Any, rows: np.ndarray) -> np.ndarray:
-    Q = load_shard(loader, dtype)[rows]
-    return np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+def _row_tolerance(loader: tuple, dtype: Any, rows: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return near_duplicate_tolerance(load_shard(loader, dtype)[rows], centre, dtype)
 
 
 def _topk(R: np.ndarray, Q: np.ndarray, off: int, kk: int, block_size: int | None,
