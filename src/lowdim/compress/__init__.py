@@ -3,7 +3,8 @@
 A :class:`Codec` is a reducer (PCA, rotation, random projection, prefix truncation) composed with a
 quantizer (float16/bfloat16/float8, calibrated int8/int4, binary, bit allocation, FAISS PQ/OPQ/
 RaBitQ). :func:`frontier` evaluates a grid pruned by the PCA spectrum and the intrinsic dimension
-and returns the bytes-vs-recall Pareto front; :func:`recommend` picks a codec for a budget.
+and returns the memory-vs-recall Pareto front; :func:`recommend` picks a codec for a budget. Memory
+is real memory at the corpus size: codes plus every fixed array (``Codec.memory_bytes(n)``).
 
 Examples
 --------
@@ -12,8 +13,10 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> X = (rng.normal(size=(1500, 8)) @ rng.normal(size=(8, 64))).astype(np.float32)
 >>> rec = recommend(X, ratio=16, faiss=False)
->>> rec.codec.bytes_per_vector
-16
+>>> rec.report.memory_per_vector <= 4 * 64 / 16    # codes + PCA axes + scales, at n = 1500
+True
+>>> rec.codec.memory_bytes(1500) == 1500 * rec.codec.code_bytes + rec.codec.fixed_bytes
+True
 """
 
 from lowdim.compress.codec import Codec

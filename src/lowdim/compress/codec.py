@@ -28,6 +28,8 @@ __all__ = ["FORMAT", "Codec", "check_vectors"]
 
 FORMAT = "lowdim-codec"
 VERSION = 1
+#: bytes set aside for the JSON spec when a budget-filling codec plans its fixed state
+SPEC_ALLOWANCE = 3072
 
 
 def check_vectors(X: Any, *, name: str, metric: str, dim: int | None = None,
@@ -71,10 +73,18 @@ class Codec:
 
     Attributes
     ----------
-    bytes_per_vector : int
-        Exact bytes of one encoded vector.
-    overhead_bytes : int
-        Bytes stored once (PCA axes, scales, codebooks).
+    code_bytes : int
+        Exact bytes of one encoded vector (also ``bytes_per_vector``).
+    fixed_bytes : int
+        Bytes stored once, in the dtype actually stored: PCA axes, scales, codebooks and the JSON
+        spec (also ``overhead_bytes``). ``save`` writes these plus the ``.npz`` container's headers.
+
+    Notes
+    -----
+    Memory for ``n`` vectors is ``memory_bytes(n) = n·code_bytes + fixed_bytes``; the compression
+    ratio at ``n`` is ``n·4·D / memory_bytes(n)`` (:meth:`compression_ratio`), which approaches
+    the per-vector asymptote ``4·D / code_bytes`` only when ``n·code_bytes ≫ fixed_bytes``. A PCA
+    reducer followed by bit allocation stores only the axes that receive bits, in float16.
 
     Examples
     --------
@@ -83,8 +93,10 @@ class Codec:
     >>> X = np.random.default_rng(0).normal(size=(2000, 64)).astype(np.float32)
     >>> c = Codec.from_name("pca+alloc16").fit(X)
     >>> codes = c.encode(X)
-    >>> codes.shape, c.bytes_per_vector
+    >>> codes.shape, c.code_bytes
     ((2000, 16), 16)
+    >>> c.memory_bytes(2000) == 2000 * 16 + c.fixed_bytes
+    True
     >>> scores, ids = c.search(X[:3], codes, k=5)
     >>> ids.shape
     (3, 5)
@@ -104,7 +116,9 @@ class Codec:
 
         Reducers: ``pca`` (all axes), ``pca192``, ``pca192-rot``, ``pca192-bal24`` (PQ groups), ``rot``, ``rp192``, ``trunc192``.
         Quantizers: ``fp32 fp16 bf16 fp8-e4m3 fp8-e5m2 int8 int4 int2 int1 binary binary-hamming
-        alloc96`` (bytes) and ``faiss:<factory>`` (e.g. ``faiss:PQ48x8np``).
+        alloc96`` (bytes of code), ``alloc24@5000`` (24 bytes per vector of real memory for
+        5,000 vectors: codes plus fixed state) and ``faiss:<factory>`` (e.g. ``faiss:PQ48x8np``).
+        PCA axes are stored in float16; ``pca-f32``/``pca192-f32`` store float32.
         """
         parts = name.split("+")
         if len(parts) > 2 or not parts[-1]:
@@ -127,7 +141,20 @@ class Codec:
         Y = self.reducer.transform(S)
         # E[q_j²] per reduced dimension, with the (uncentred) corpus standing in for the queries
         weights = (self.reducer.transform_queries(S).astype(np.float64) ** 2).mean(axis=0)
+        prunable = isinstance(self.quantizer, BitAllocation) and _prunable(self.reducer)
+        if isinstance(self.quantizer, BitAllocation):
+            const, per_axis = self.reducer.fixed_bytes_model()
+            per_dim = BitAllocation.STATE_PER_DIM
+            if prunable:  # a 0-bit axis is dropped with its quantizer state
+                self.quantizer.fixed_cost = (const + SPEC_ALLOWANCE, per_axis + per_dim)
+            else:
+                self.quantizer.fixed_cost = (const + SPEC_ALLOWANCE + per_dim * Y.shape[1], 0)
         self.quantizer.fit(Y, weights=weights, random_state=random_state)
+        if prunable:
+            keep = self.quantizer.bits_ > 0
+            if not keep.all():  # 0-bit axes score the centred mean, 0: drop them
+                self.reducer.select(keep)
+                self.quantizer.select(keep)
         self.dim_ = X.shape[1]
         return self
 
@@ -209,12 +236,31 @@ class Codec:
         return int(self.quantizer.code_size)
 
     @property
+    def code_bytes(self) -> int:
+        """Bytes of one encoded vector."""
+        return self.bytes_per_vector
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Bytes stored once: every array in its stored dtype plus the JSON spec (4 bytes a character)."""
+        self._check_fitted()
+        spec = np.array(json.dumps(self.spec()))
+        return int(sum(a.nbytes for a in self._arrays().values()) + spec.nbytes)
+
+    @property
     def overhead_bytes(self) -> int:
-        return int(sum(a.nbytes for a in self._arrays().values()))
+        return self.fixed_bytes
 
     def memory_bytes(self, n: int) -> int:
         """Bytes to hold ``n`` encoded vectors plus the codec's fixed state."""
-        return n * self.bytes_per_vector + self.overhead_bytes
+        return int(n) * self.bytes_per_vector + self.fixed_bytes
+
+    def compression_ratio(self, n: int | None = None) -> float:
+        """``n·4·D / memory_bytes(n)``; without ``n`` the per-vector asymptote ``4·D / code_bytes``."""
+        self._check_fitted()
+        if n is None:
+            return 4 * self.dim_ / self.bytes_per_vector
+        return 4 * self.dim_ * int(n) / self.memory_bytes(n)
 
     def spec(self) -> dict[str, Any]:
         self._check_fitted()
@@ -347,7 +393,16 @@ def _rescore(Q: np.ndarray, store: Any, cand: np.ndarray, k: int, dim: int,
 
 
 # -- names --------------------------------------------------------------------------------------
+def _prunable(r: Reducer) -> bool:
+    return isinstance(r, PCA) and not r.rotate and not r.balance
+
+
 def _reducer_from_name(s: str) -> Reducer:
+    f32 = s.endswith("-f32")
+    if f32:
+        s = s[:-4]
+        if not s.startswith("pca"):
+            raise LowdimError(f"reducer {s + '-f32'!r}: '-f32' (float32 axes) only follows pca")
     m = re.fullmatch(r"(pca|rp|trunc|rot)(\d*)(-rot|-bal(\d+))?", s)
     if not m or (m.group(1) in ("rp", "trunc") and not m.group(2)) or (m.group(1) == "rot" and m.group(2)):
         raise LowdimError(f"unknown reducer {s!r}; use pca, pca<d>, pca<d>-rot, pca<d>-bal<m>, rot, rp<d> or trunc<d>")
@@ -356,7 +411,7 @@ def _reducer_from_name(s: str) -> Reducer:
     if m.group(3) and kind != "pca":
         raise LowdimError(f"reducer {s!r}: '-rot' and '-bal<m>' only follow pca")
     if kind == "pca":
-        return PCA(d, rotate=rot, balance=bal)
+        return PCA(d, rotate=rot, balance=bal, dtype="float32" if f32 else "float16")
     if kind == "rot":
         return RandomRotation()
     return RandomProjection(d) if kind == "rp" else Truncate(d)
@@ -370,11 +425,11 @@ def _quantizer_from_name(s: str) -> Quantizer:
         return Uniform(int(m.group(1)))
     if s in ("binary", "binary-hamming"):
         return Binary(symmetric=s.endswith("hamming"))
-    if m := re.fullmatch(r"alloc(\d+)", s):
-        return BitAllocation(int(m.group(1)))
+    if m := re.fullmatch(r"alloc(\d+)(?:@(\d+))?", s):
+        return BitAllocation(int(m.group(1)), n_vectors=None if m.group(2) is None else int(m.group(2)))
     if s.startswith("faiss:"):
         from lowdim.compress.faiss_codecs import FaissQuantizer
 
         return FaissQuantizer(s[len("faiss:"):])
     raise LowdimError(f"unknown quantizer {s!r}; use fp32, fp16, bf16, fp8-e4m3, fp8-e5m2, int8, int4, int2, "
-                      "int1, binary, binary-hamming, alloc<bytes> or faiss:<factory>")
+                      "int1, binary, binary-hamming, alloc<bytes>[@<n>] or faiss:<factory>")

@@ -133,7 +133,12 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray | None = None, *, n_boot: int 
 
 @dataclass
 class CodecReport:
-    """How one fitted codec does on one corpus and query set."""
+    """How one fitted codec does on one corpus and query set.
+
+    ``memory_bytes`` is the real memory of ``n_vectors`` encoded vectors (codes plus
+    ``fixed_bytes``); ``compression_ratio`` is ``n_vectors·4·D / memory_bytes`` and
+    ``asymptotic_ratio`` the per-vector ``4·D / bytes_per_vector`` it approaches for huge ``n``.
+    """
 
     name: str
     spec: dict[str, Any]
@@ -152,7 +157,18 @@ class CodecReport:
     fit_seconds: float = 0.0
     memory_bytes: int = 0
     rescored: bool = False
+    n_vectors: int = 0
+    asymptotic_ratio: float = 0.0
     per_query_recall: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def fixed_bytes(self) -> int:
+        return self.overhead_bytes
+
+    @property
+    def memory_per_vector(self) -> float:
+        """Real bytes per vector at ``n_vectors``: ``memory_bytes / n_vectors``."""
+        return self.memory_bytes / max(self.n_vectors, 1)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -162,7 +178,7 @@ class CodecReport:
 
 
 def evaluate(codec: Codec, gt: GroundTruth, *, fitted: bool = False, rescore: bool = False,
-             n_boot: int = 1000, random_state: int | None = 0) -> CodecReport:
+             n_boot: int = 1000, random_state: int | None = 0, n_vectors: int | None = None) -> CodecReport:
     """Fit (unless ``fitted``), encode the corpus, search the queries and compare with ``gt``.
 
     Parameters
@@ -173,6 +189,8 @@ def evaluate(codec: Codec, gt: GroundTruth, *, fitted: bool = False, rescore: bo
     rescore : bool
         Re-rank candidates with the float32 corpus (which then stays on disk; the report's
         ``rescored`` flag says so).
+    n_vectors : int, optional
+        Corpus size for the memory and ratio (default: the evaluated corpus).
 
     Returns
     -------
@@ -193,12 +211,14 @@ def evaluate(codec: Codec, gt: GroundTruth, *, fitted: bool = False, rescore: bo
         nd, mr = ndcg_mrr_at_10(idx[:, :10], gt.qrels, gt.doc_ids, gt.query_ids)
         ndcg, mrr = float(nd.mean()), float(mr.mean())
         delta_ci = paired_bootstrap(nd, gt.ndcg, n_boot=n_boot, random_state=random_state)
+    n = len(codes) if n_vectors is None else int(n_vectors)
     return CodecReport(
         name=codec.name + (" +rescore(fp32 on disk)" if rescore else ""), spec=codec.spec(),
-        bytes_per_vector=codec.bytes_per_vector, overhead_bytes=codec.overhead_bytes,
-        compression_ratio=4 * codec.dim_ / codec.bytes_per_vector, recall=float(per_q.mean()),
+        bytes_per_vector=codec.bytes_per_vector, overhead_bytes=codec.fixed_bytes,
+        compression_ratio=codec.compression_ratio(n), recall=float(per_q.mean()),
         recall_ci=paired_bootstrap(per_q, n_boot=n_boot, random_state=random_state), k=gt.k,
         ndcg_at_10=ndcg, ndcg_delta_ci=delta_ci, mrr_at_10=mrr, encode_seconds=t2 - t1,
         encode_vectors_per_s=len(codes) / max(t2 - t1, 1e-9), search_seconds=t3 - t2, fit_seconds=t1 - t0,
-        memory_bytes=codec.memory_bytes(len(codes)), rescored=rescore, per_query_recall=per_q,
+        memory_bytes=codec.memory_bytes(n), rescored=rescore, n_vectors=n,
+        asymptotic_ratio=codec.compression_ratio(), per_query_recall=per_q,
     )

@@ -7,10 +7,17 @@ The grid is pruned with what the data say, not evaluated blindly:
   only tried at widths that keep enough variance (``MIN_VARIANCE_KEPT``) and never below the
   intrinsic dimension; prefix truncation is only tried when the first coordinates already hold
   nearly as much variance as the top principal axes (a Matryoshka-trained model);
-- the **intrinsic dimension** (TwoNN, :func:`lowdim.estimate`) bounds the smallest budget worth
-  having (one bit per intrinsic direction) and the narrowest projection tried;
+- the **intrinsic dimension** (TwoNN, :func:`lowdim.estimate`) tells below which budget recall
+  falls fast (one bit per intrinsic direction: :func:`smallest_budget`, a heuristic, not a bound)
+  and bounds the narrowest projection tried;
 - product quantization (FAISS OPQ) is only tried below one bit per ambient dimension, where
-  scalar codes cannot go.
+  scalar codes cannot go, and only where its rotation and codebooks fit the memory.
+
+Budgets are **real memory per vector at the corpus size** ``n_vectors`` (default: the corpus
+given): codes plus every fixed array (PCA axes, scales, codebooks, the spec), divided by ``n``.
+A 582 KiB PCA matrix is 112 bytes per vector on 5,183 vectors and nothing on 10 million, so the
+front and the choice depend on ``n``; pass ``n_vectors=10_000_000`` to plan for a corpus that
+will grow (recall is still measured on the corpus given).
 
 References: Pareto efficiency of rate–distortion operating points (Shoham & Gersho 1988);
 Facco et al. 2017 (TwoNN).
@@ -72,16 +79,18 @@ class Frontier:
     label_free: bool
     float32_ndcg: float | None = None
     seconds: float = 0.0
+    n_vectors: int = 0
     codecs: dict[str, Codec] = field(default_factory=dict, repr=False)
 
     def best(self, budget_bytes: float) -> CodecReport | None:
-        """The codec with the highest recall at ``≤ budget_bytes`` bytes per vector."""
-        ok = [r for r in self.reports if r.bytes_per_vector <= budget_bytes and not r.rescored]
-        return max(ok, key=lambda r: (r.recall, -r.bytes_per_vector)) if ok else None
+        """The codec of highest recall whose real memory at ``n_vectors`` is ``≤ budget_bytes`` a vector."""
+        ok = [r for r in self.reports if r.memory_per_vector <= budget_bytes and not r.rescored]
+        return max(ok, key=lambda r: (r.recall, -r.memory_bytes)) if ok else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"dimension": self.dimension, "dimension_ci": list(self.dimension_ci), "dim": self.dim,
                 "n_corpus": self.n_corpus, "n_queries": self.n_queries, "label_free": self.label_free,
+                "n_vectors": self.n_vectors,
                 "float32_ndcg_at_10": self.float32_ndcg, "seconds": self.seconds,
                 "variance_kept": {str(d): float(self.spectrum[d - 1]) for d in _powers(self.dim)},
                 "front": [_row(r) for r in self.front], "reports": [_row(r) for r in self.reports]}
@@ -99,14 +108,18 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         r = self.report
         return {"codec": self.codec.spec(), "bytes_per_vector": r.bytes_per_vector,
-                "compression_ratio": r.compression_ratio, "recall_at_10": r.recall if r.k == 10 else None,
+                "fixed_bytes": r.fixed_bytes, "n_vectors": r.n_vectors, "memory_bytes": r.memory_bytes,
+                "memory_per_vector": r.memory_per_vector, "compression_ratio": r.compression_ratio,
+                "asymptotic_ratio": r.asymptotic_ratio, "recall_at_10": r.recall if r.k == 10 else None,
                 "recall": r.recall, "recall_ci": list(r.recall_ci), "ndcg_at_10": r.ndcg_at_10,
                 "reason": self.reason, "intrinsic_dimension": self.frontier.dimension,
                 "front": [_row(x) for x in self.frontier.front]}
 
 
 def _row(r: CodecReport) -> dict[str, Any]:
-    return {"name": r.name, "bytes_per_vector": r.bytes_per_vector, "compression_ratio": r.compression_ratio,
+    return {"name": r.name, "bytes_per_vector": r.bytes_per_vector, "fixed_bytes": r.fixed_bytes,
+            "n_vectors": r.n_vectors, "memory_per_vector": r.memory_per_vector,
+            "compression_ratio": r.compression_ratio, "asymptotic_ratio": r.asymptotic_ratio,
             "recall": r.recall, "recall_ci": list(r.recall_ci), "ndcg_at_10": r.ndcg_at_10,
             "mrr_at_10": r.mrr_at_10, "encode_vectors_per_s": r.encode_vectors_per_s,
             "search_seconds": r.search_seconds, "fit_seconds": r.fit_seconds, "memory_bytes": r.memory_bytes,
@@ -122,9 +135,9 @@ def _powers(D: int) -> list[int]:
 
 
 def pareto_front(reports: list[CodecReport], *, key: str = "recall") -> list[CodecReport]:
-    """Codecs not dominated in (fewer bytes, higher ``key``); rescoring rows are left out."""
+    """Codecs not dominated in (less real memory, higher ``key``); rescoring rows are left out."""
     rows = sorted((r for r in reports if not r.rescored and getattr(r, key) is not None),
-                  key=lambda r: (r.bytes_per_vector, -getattr(r, key)))
+                  key=lambda r: (r.memory_bytes, -getattr(r, key)))
     front, best = [], -math.inf
     for r in rows:
         if getattr(r, key) > best + 1e-12:
@@ -134,12 +147,27 @@ def pareto_front(reports: list[CodecReport], *, key: str = "recall") -> list[Cod
 
 
 def smallest_budget(dimension: float) -> int:
-    """Fewest bytes per vector we offer: one bit per intrinsic direction, and at least 2 bytes."""
+    """Budget below which recall usually falls fast: one bit per intrinsic direction (≥ 2 bytes).
+
+    A heuristic on a TwoNN estimate, not a bound: :func:`recommend` serves smaller budgets too and
+    reports the recall measured there.
+    """
     return max(2, math.ceil(dimension / 8))
 
 
+def _fixed_estimate(name: str, D: int, d: int) -> float:
+    """Fixed bytes a candidate will store (planning only; reports use the fitted codec's bytes)."""
+    q = name.split("+")[-1]
+    red = 2 * D * d + 4 * D if "+" in name and name.startswith("pca") else 0
+    if q.startswith("faiss:"):
+        return red + 4 * D * D + 4 * 256 * D + 2048
+    per_dim = {"int8": 8, "int4": 8, "fp8-e4m3": 4, "binary": 12}.get(q, 0)
+    return red + per_dim * d + 1024
+
+
 def candidate_names(D: int, spectrum: np.ndarray, dimension: float, budgets: list[int], *,
-                    faiss: bool = True, prefix_energy: float | None = None) -> list[str]:
+                    faiss: bool = True, prefix_energy: float | None = None,
+                    n_vectors: int | None = None) -> list[str]:
     """Codec names worth evaluating at these budgets (bytes per vector), pruned by the data.
 
     Parameters
@@ -156,27 +184,39 @@ def candidate_names(D: int, spectrum: np.ndarray, dimension: float, budgets: lis
     prefix_energy : float, optional
         Variance fraction held by the first coordinates at the truncation width, divided by
         the PCA fraction at the same width; truncation is tried when it is ≥ 0.95.
+    n_vectors : int, optional
+        Corpus size: budgets are then real memory per vector (codes + fixed state / n), and a
+        candidate is only tried where its fixed state leaves room for codes.
     """
     names: list[str] = []
+    n = n_vectors
+
+    def fits(name: str, code: float, d: int, B: float) -> bool:
+        return code + (0 if n is None else _fixed_estimate(name, D, d) / n) <= B
+
     full = {"fp16": 2 * D, "int8": D, "fp8-e4m3": D, "int4": -(-D // 2), "binary": -(-D // 8)}
-    top = max(budgets)
-    for n, b in full.items():
-        if b <= top:
-            names.append(n)
+    for name, b in full.items():
+        if any(fits(name, b, D, B) for B in budgets):
+            names.append(name)
     for B in sorted(set(budgets), reverse=True):
-        if B < D:  # above 8 bits/dimension there is nothing left to allocate
+        if n is not None and B <= D:  # codes and kept axes chosen together for this n
+            names.append(f"pca+alloc{B}@{n}")
+        elif B < D:  # above 8 bits/dimension there is nothing left to allocate
             names.append(f"pca+alloc{B}")
         # PCA truncation + rotated int4 at the width that fills B; never below the ID
-        d = 2 * B
+        if n is None:
+            d = 2 * B
+        else:  # d/2 code bytes plus d float16 axes of D values, per vector
+            d = 2 * int((B - (4 * D + 1024) / n) / (0.5 + (2 * D + 8) / n) / 2)
         if dimension <= d < D and spectrum[d - 1] >= MIN_VARIANCE_KEPT:
             names.append(f"pca{d}-rot+int4")
             if prefix_energy is not None and prefix_energy >= 0.95:
                 names.append(f"trunc{d}+int4")
         # product quantization only below one bit per ambient dimension
-        if faiss and B <= D // 8 and B >= 4:
-            m = B
-            dd = m * max(1, D // m)
-            names.append(f"faiss:OPQ{m}_{dd},PQ{m}np")
+        if faiss and B <= D // 8:
+            m = int(B - (0 if n is None else _fixed_estimate("faiss:", D, 0) / n))
+            if m >= 4:
+                names.append(f"faiss:OPQ{m}_{m * max(1, D // m)},PQ{m}np")
     seen: set[str] = set()
     return [n for n in names if not (n in seen or seen.add(n))]
 
@@ -195,11 +235,13 @@ class _Data:
     dimension_ci: tuple[float, float]
     spectrum: np.ndarray
     prefix_energy: float | None
+    n_total: int
 
 
 def _prepare(corpus: Any, queries: Any, *, qrels: Any, doc_ids: Any, query_ids: Any, metric: str,
              k: int, n_holdout: int | None, random_state: int | None) -> _Data:
     X = check_vectors(corpus, name="corpus", metric=metric, min_samples=20)
+    n_total = len(X)
     label_free = queries is None
     if label_free:
         if qrels is not None:
@@ -232,17 +274,26 @@ def _prepare(corpus: Any, queries: Any, *, qrels: Any, doc_ids: Any, query_ids: 
     half = max(1, X.shape[1] // 4)
     prefix = (Sc[:, :half] ** 2).sum() / max((Sc ** 2).sum(), 1e-300)
     return _Data(gt, label_free, float(res.dimension), tuple(map(float, res.ci)), spectrum,
-                 float(prefix / max(spectrum[half - 1], 1e-12)))
+                 float(prefix / max(spectrum[half - 1], 1e-12)), n_total)
+
+
+def _check_n(n_vectors: Any, n_default: int) -> int:
+    if n_vectors is None:
+        return n_default
+    if isinstance(n_vectors, bool) or int(n_vectors) != n_vectors or n_vectors < 1:
+        raise LowdimError(f"n_vectors={n_vectors!r} must be a positive whole number: the corpus size to "
+                          "plan memory for (e.g. 10_000_000)")
+    return int(n_vectors)
 
 
 def _run(data: _Data, names: list[str], *, metric: str, random_state: int | None,
-         progress: Callable[[str], None] | None, t0: float) -> Frontier:
+         progress: Callable[[str], None] | None, t0: float, n_vectors: int) -> Frontier:
     reports, codecs = [], {}
     for name in names:
         if progress is not None:
             progress(name)
         codec = Codec.from_name(name, metric="ip")  # vectors are already normalised for cosine
-        rep = evaluate(codec, data.gt, random_state=random_state)
+        rep = evaluate(codec, data.gt, random_state=random_state, n_vectors=n_vectors)
         reports.append(rep)
         codecs[rep.name] = codec
         codec.metric = metric
@@ -251,13 +302,14 @@ def _run(data: _Data, names: list[str], *, metric: str, random_state: int | None
                     dimension_ci=data.dimension_ci, spectrum=data.spectrum, dim=gt.corpus.shape[1],
                     n_corpus=len(gt.corpus), n_queries=len(gt.queries), label_free=data.label_free,
                     float32_ndcg=None if gt.ndcg is None else float(gt.ndcg.mean()),
-                    seconds=time.perf_counter() - t0, codecs=codecs)
+                    seconds=time.perf_counter() - t0, n_vectors=n_vectors, codecs=codecs)
 
 
 def frontier(corpus: Any, queries: Any = None, *, qrels: dict | None = None, doc_ids: Any = None,
              query_ids: Any = None, budgets: list[int] | None = None, codecs: list[str] | None = None,
              metric: str = "ip", k: int = 10, n_holdout: int | None = None, faiss: bool | None = None,
-             random_state: int | None = 0, progress: Callable[[str], None] | None = None) -> Frontier:
+             n_vectors: int | None = None, random_state: int | None = 0,
+             progress: Callable[[str], None] | None = None) -> Frontier:
     """Evaluate a data-pruned grid of codecs and return the bytes-vs-recall Pareto front.
 
     Parameters
@@ -270,7 +322,7 @@ def frontier(corpus: Any, queries: Any = None, *, qrels: dict | None = None, doc
     qrels, doc_ids, query_ids : optional
         BEIR relevance judgments and the ids of the corpus/query rows: adds nDCG@10 and MRR@10.
     budgets : list of int, optional
-        Bytes per vector to fill (default ``4·D / r`` for r in 2, 4, …, 64).
+        Real memory per vector to fill at ``n_vectors`` (default ``4·D / r`` for r in 2, 4, …, 64).
     codecs : list of str, optional
         Evaluate exactly these codec names (:meth:`Codec.from_name`) instead of the pruned grid.
     metric : {"ip", "cosine"}
@@ -278,6 +330,8 @@ def frontier(corpus: Any, queries: Any = None, *, qrels: dict | None = None, doc
         Recall@k against the exact float32 top-k (from the shared k-NN engine).
     faiss : bool, optional
         Allow FAISS product quantization (default: when installed).
+    n_vectors : int, optional
+        Corpus size that memory and ratios are computed for (default: the rows of ``corpus``).
 
     Returns
     -------
@@ -296,31 +350,43 @@ def frontier(corpus: Any, queries: Any = None, *, qrels: dict | None = None, doc
     t0 = time.perf_counter()
     data = _prepare(corpus, queries, qrels=qrels, doc_ids=doc_ids, query_ids=query_ids, metric=metric,
                     k=k, n_holdout=n_holdout, random_state=random_state)
+    n = _check_n(n_vectors, data.n_total)
     D = data.gt.corpus.shape[1]
     if codecs is None:
         budgets = sorted({max(1, (4 * D) // r) for r in DEFAULT_RATIOS}) if budgets is None else list(budgets)
         codecs = candidate_names(D, data.spectrum, data.dimension, budgets,
-                                 faiss=_has_faiss() if faiss is None else faiss, prefix_energy=data.prefix_energy)
-    return _run(data, codecs, metric=metric, random_state=random_state, progress=progress, t0=t0)
+                                 faiss=_has_faiss() if faiss is None else faiss, prefix_energy=data.prefix_energy,
+                                 n_vectors=n)
+    return _run(data, codecs, metric=metric, random_state=random_state, progress=progress, t0=t0, n_vectors=n)
 
 
-def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = None,
+def recommend(corpus: Any, queries: Any = None, *, budget_bytes: float | None = None,
               ratio: float | None = None, min_recall: float | None = None, qrels: dict | None = None,
               doc_ids: Any = None, query_ids: Any = None, metric: str = "ip", k: int = 10,
-              n_holdout: int | None = None, faiss: bool | None = None, random_state: int | None = 0,
-              progress: Callable[[str], None] | None = None) -> Recommendation:
+              n_holdout: int | None = None, faiss: bool | None = None, n_vectors: int | None = None,
+              random_state: int | None = 0, progress: Callable[[str], None] | None = None) -> Recommendation:
     """Pick the codec for a memory budget, a compression ratio, or a recall floor.
 
     Give exactly one of ``budget_bytes``, ``ratio`` or ``min_recall``.
 
-    - ``budget_bytes=B`` / ``ratio=r`` (``B = 4·D / r``): the codec of highest recall@k with at
-      most ``B`` bytes per vector; only the candidates that fill ``B`` are evaluated.
-    - ``min_recall=R``: the smallest codec whose recall@k is at least ``R`` (the whole pruned
-      grid is evaluated).
+    - ``budget_bytes=B`` / ``ratio=r`` (``B = 4·D / r``): the codec of highest recall@k whose real
+      memory (codes plus fixed state) for ``n_vectors`` vectors is at most ``B·n_vectors``; only
+      the candidates that fill ``B`` are evaluated. No budget is refused: below
+      :func:`smallest_budget` (one bit per intrinsic direction) the reason says so and gives the
+      recall measured there; when nothing fits at all, the smallest codec is returned and the
+      reason says by how much it exceeds the budget.
+    - ``min_recall=R``: the codec of least real memory whose recall@k is at least ``R`` (the whole
+      pruned grid is evaluated).
 
     Without ``queries``, held-out corpus vectors serve as queries (label-free). The returned codec
     is the one evaluated: fitted on the corpus (minus the held-out rows in label-free mode), so
     nothing is trained twice.
+
+    Parameters
+    ----------
+    n_vectors : int, optional
+        Corpus size to plan memory for (default: the rows of ``corpus``), e.g. ``10_000_000`` for
+        a corpus that will grow; recall is measured on the corpus given.
 
     Returns
     -------
@@ -330,8 +396,7 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = No
     Raises
     ------
     LowdimError
-        If the budget is below the smallest codec (the message names the smallest feasible
-        budget), or no codec reaches ``min_recall``.
+        For malformed arguments, or when no codec reaches ``min_recall``.
 
     Examples
     --------
@@ -340,7 +405,7 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = No
     >>> rng = np.random.default_rng(0)
     >>> X = (rng.normal(size=(1500, 8)) @ rng.normal(size=(8, 64))).astype(np.float32)
     >>> rec = recommend(X, budget_bytes=16, faiss=False)
-    >>> rec.codec.bytes_per_vector <= 16, rec.report.recall > 0.5
+    >>> rec.report.memory_per_vector <= 16, rec.report.recall > 0.5
     (True, True)
     """
     given = [v is not None for v in (budget_bytes, ratio, min_recall)]
@@ -350,45 +415,52 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: int | None = No
     t0 = time.perf_counter()
     X = check_vectors(corpus, name="corpus", metric=metric, min_samples=20)
     D = X.shape[1]
+    n = _check_n(n_vectors, len(X))
     if ratio is not None:
-        ratio = check_fraction("ratio", ratio, low=1.0, high=4.0 * D, low_open=False)
-        budget_bytes = int((4 * D) // ratio)
+        ratio = check_fraction("ratio", ratio, low=1.0, high=4.0 * D * n, low_open=False)
+        budget_bytes = 4 * D / ratio
     if min_recall is not None:
         min_recall = check_fraction("min_recall", min_recall, low=0.0, high=1.0)
-    if budget_bytes is not None and (isinstance(budget_bytes, bool) or int(budget_bytes) != budget_bytes
-                                     or budget_bytes < 1):
-        raise LowdimError(f"budget_bytes={budget_bytes!r} must be a positive whole number of bytes per vector")
+    if budget_bytes is not None and (isinstance(budget_bytes, bool) or not np.isfinite(budget_bytes)
+                                     or budget_bytes <= 0):
+        raise LowdimError(f"budget_bytes={budget_bytes!r} must be a positive number of bytes per vector")
     data = _prepare(X, queries, qrels=qrels, doc_ids=doc_ids, query_ids=query_ids, metric=metric, k=k,
                     n_holdout=n_holdout, random_state=random_state)
     use_faiss = _has_faiss() if faiss is None else faiss
     floor = smallest_budget(data.dimension)
     if budget_bytes is not None:
-        B = int(budget_bytes)
-        if B < floor:
-            raise LowdimError(
-                f"budget {B} bytes/vector is below the smallest codec: the corpus has intrinsic dimension "
-                f"{data.dimension:.1f}, and {floor} bytes (one bit per intrinsic direction) is the smallest "
-                f"feasible budget; use --budget {floor}B or more (ratio ≤ {4 * D / floor:.0f}x)")
-        names = candidate_names(D, data.spectrum, data.dimension, [B], faiss=use_faiss,
-                                prefix_energy=data.prefix_energy)
-        names = [n for n in names if _bytes_of(n, D) <= B] or [f"pca+alloc{min(B, D - 1)}"]
-        fr = _run(data, names, metric=metric, random_state=random_state, progress=progress, t0=t0)
+        B = float(budget_bytes)
+        Bi = max(1, int(B))
+        names = candidate_names(D, data.spectrum, data.dimension, [Bi], faiss=use_faiss,
+                                prefix_energy=data.prefix_energy, n_vectors=n)
+        names = [m for m in names if _bytes_of(m, D) <= B] or [f"pca+alloc{Bi}@{n}"]
+        fr = _run(data, names, metric=metric, random_state=random_state, progress=progress, t0=t0, n_vectors=n)
         choice = fr.best(B)
-        reason = f"highest recall@{k} at ≤ {B} bytes/vector"
+        if choice is None:  # nothing fits: the smallest, and say so
+            choice = min(fr.reports, key=lambda r: r.memory_bytes)
+            reason = (f"no codec fits {B:g} bytes/vector at n={n:,}: the smallest, {choice.name}, needs "
+                      f"{choice.memory_per_vector:.1f} (its fixed state alone is {choice.fixed_bytes:,} bytes); "
+                      f"measured recall@{k} {choice.recall:.3f}")
+        else:
+            reason = f"highest recall@{k} at ≤ {B:g} bytes/vector of real memory for n={n:,}"
+        if B < floor:
+            lo, hi = choice.recall_ci
+            reason += (f"; below {floor} bytes/vector (one bit per intrinsic direction, ID {data.dimension:.1f}) "
+                       f"recall falls fast: expect recall@{k} ≈ {choice.recall:.3f} [{lo:.3f}, {hi:.3f}] "
+                       "(measured on held-out queries)")
     else:
         budgets = sorted({max(floor, (4 * D) // r) for r in (*DEFAULT_RATIOS, 128)})
         names = candidate_names(D, data.spectrum, data.dimension, budgets, faiss=use_faiss,
-                                prefix_energy=data.prefix_energy)
-        fr = _run(data, names, metric=metric, random_state=random_state, progress=progress, t0=t0)
+                                prefix_energy=data.prefix_energy, n_vectors=n)
+        fr = _run(data, names, metric=metric, random_state=random_state, progress=progress, t0=t0, n_vectors=n)
         ok = [r for r in fr.front if r.recall >= min_recall]
         if not ok:
             top = max(fr.reports, key=lambda r: r.recall)
             raise LowdimError(f"no codec reaches recall@{k} ≥ {min_recall}; the best is {top.name} with "
-                              f"{top.recall:.3f} at {top.bytes_per_vector} bytes/vector: lower --min-recall "
+                              f"{top.recall:.3f} at {top.memory_per_vector:.1f} bytes/vector: lower --min-recall "
                               "or keep float16")
-        choice = min(ok, key=lambda r: r.bytes_per_vector)
-        reason = f"smallest codec with recall@{k} ≥ {min_recall}"
-    assert choice is not None  # names always include a codec that fits B
+        choice = min(ok, key=lambda r: r.memory_bytes)
+        reason = f"least real memory at n={n:,} with recall@{k} ≥ {min_recall}"
     codec = fr.codecs[choice.name]  # already fitted on the corpus: no second (OPQ) training
     fr.seconds = time.perf_counter() - t0
     return Recommendation(codec=codec, report=choice, frontier=fr, reason=reason)
@@ -404,7 +476,7 @@ def _bytes_of(name: str, D: int) -> int:
 
         d = int(re.search(r"\d+", red).group())
     if q.startswith("alloc"):
-        return int(q[5:])
+        return int(q[5:].split("@")[0])
     if q.startswith("faiss:"):
         import re
 

@@ -537,7 +537,13 @@ class BitAllocation(Quantizer):
     Parameters
     ----------
     budget_bytes : int
-        Bytes per vector to spend.
+        Bytes per vector to spend on codes; with ``n_vectors``, the real memory per vector
+        (codes plus the codec's fixed state, amortised over ``n_vectors``).
+    n_vectors : int, optional
+        Corpus size the budget is for. The codec then charges every dimension that receives bits
+        its share of the fixed state (a stored PCA axis: ``D`` float16 values, plus this
+        quantizer's offset and step), so the number of axes and their widths are chosen together:
+        on a small corpus fewer, wider axes; on a large one more, narrower ones.
 
     Notes
     -----
@@ -554,10 +560,18 @@ class BitAllocation(Quantizer):
     kind = "alloc"
     WIDTHS = (0, 1, 2, 4, 8)
 
-    def __init__(self, budget_bytes: int) -> None:
+    #: bytes of state this quantizer stores per dimension (bits uint8, mean, lo, step float32)
+    STATE_PER_DIM = 13
+
+    def __init__(self, budget_bytes: int, *, n_vectors: int | None = None) -> None:
         if int(budget_bytes) < 1:
             raise LowdimError(f"budget_bytes={budget_bytes!r} must be at least 1")
+        if n_vectors is not None and int(n_vectors) < 1:
+            raise LowdimError(f"n_vectors={n_vectors!r} must be a positive corpus size")
         self.budget_bytes = int(budget_bytes)
+        self.n_vectors = None if n_vectors is None else int(n_vectors)
+        #: (fixed bytes, fixed bytes per dimension that gets bits), set by the codec before fit
+        self.fixed_cost = (0, 0)
 
     def fit(self, Y: np.ndarray, *, weights: np.ndarray | None = None,
             random_state: int | None = 0) -> BitAllocation:
@@ -569,7 +583,14 @@ class BitAllocation(Quantizer):
         D = np.stack([var] + [cal[b][2].astype(np.float64) for b in self.WIDTHS[1:]], 1) * w[:, None]
         D = np.minimum.accumulate(D, axis=1)  # more bits never hurt
         widths = np.array(self.WIDTHS)
-        bits = self._allocate(D, widths, 8 * self.budget_bytes)
+        if self.n_vectors is None:
+            bits = self._allocate(D, widths, 8 * self.budget_bytes)
+        else:
+            const, per_axis = self.fixed_cost
+            bits = self._allocate(D, widths, 8 * self.budget_bytes - 8 * const / self.n_vectors,
+                                  axis_bits=8 * per_axis / self.n_vectors)
+        if not bits.any():  # nothing fits: one bit on the axis where it helps most
+            bits[int(np.argmax(D[:, 0] - D[:, 1]))] = 1
         self.bits_ = bits.astype(np.uint8)
         self.mean_ = Y.mean(axis=0).astype(np.float32)
         self.lo_ = np.zeros(d, np.float32)
@@ -580,12 +601,16 @@ class BitAllocation(Quantizer):
         self.expected_error_ = float(D[np.arange(d), np.searchsorted(widths, bits)].sum())
         return self
 
-    def _allocate(self, D: np.ndarray, widths: np.ndarray, budget_bits: int) -> np.ndarray:
-        def pick(lam: float) -> np.ndarray:
-            return widths[np.argmin(D + lam * widths[None, :], axis=1)]
+    def _allocate(self, D: np.ndarray, widths: np.ndarray, budget_bits: float,
+                  axis_bits: float = 0.0) -> np.ndarray:
+        price = widths + axis_bits * (widths > 0)
 
-        def cost(bits: np.ndarray) -> int:
-            return sum(_packed_bytes(int((bits == b).sum()), b) for b in widths[1:]) * 8
+        def pick(lam: float) -> np.ndarray:
+            return widths[np.argmin(D + lam * price[None, :], axis=1)]
+
+        def cost(bits: np.ndarray) -> float:
+            return (sum(_packed_bytes(int((bits == b).sum()), b) for b in widths[1:]) * 8
+                    + axis_bits * int((bits > 0).sum()))
 
         lo, hi = 0.0, float(D.max()) + 1.0
         if cost(pick(lo)) <= budget_bits:
@@ -605,7 +630,7 @@ class BitAllocation(Quantizer):
                 for i2 in range(i + 1, len(widths)):
                     trial = bits.copy()
                     trial[j] = widths[i2]
-                    extra = widths[i2] - widths[i]
+                    extra = price[i2] - price[i]
                     gain = (D[j, i] - D[j, i2]) / extra
                     if gain > best_gain and cost(trial) <= budget_bits:
                         best, best_gain = (j, widths[i2]), gain
@@ -613,6 +638,14 @@ class BitAllocation(Quantizer):
             if best is None:
                 return bits
             bits[best[0]] = best[1]
+
+    def select(self, keep: np.ndarray) -> BitAllocation:
+        """Keep only the dimensions where ``keep`` is true (the codec drops 0-bit PCA axes)."""
+        keep = np.asarray(keep, bool)
+        self.bits_, self.mean_ = self.bits_[keep], self.mean_[keep]
+        self.lo_, self.step_ = self.lo_[keep], self.step_[keep]
+        self.dim_ = int(keep.sum())
+        return self
 
     def _groups(self) -> list[tuple[int, np.ndarray]]:
         return [(b, np.flatnonzero(self.bits_ == b)) for b in self.WIDTHS[1:] if (self.bits_ == b).any()]
@@ -666,14 +699,16 @@ class BitAllocation(Quantizer):
 
     def spec(self) -> dict[str, Any]:
         counts = {str(b): int((self.bits_ == b).sum()) for b in self.WIDTHS}
-        return {**super().spec(), "budget_bytes": self.budget_bytes, "dims_per_width": counts}
+        return {**super().spec(), "budget_bytes": self.budget_bytes, "n_vectors": self.n_vectors,
+                "dims_per_width": counts}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"bits": self.bits_, "mean": self.mean_, "lo": self.lo_, "step": self.step_}
 
     @classmethod
     def from_state(cls, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> BitAllocation:
-        q = cls(int(spec["budget_bytes"]))
+        nv = spec.get("n_vectors")
+        q = cls(int(spec["budget_bytes"]), n_vectors=None if nv is None else int(nv))
         q.dim_ = int(spec["dim"])
         q.bits_ = _vec(arrays, "bits", q.dim_, np.uint8)
         if not np.isin(q.bits_, cls.WIDTHS).all():
@@ -682,7 +717,7 @@ class BitAllocation(Quantizer):
         return q
 
     def label(self) -> str:
-        return f"alloc{self.budget_bytes}"
+        return f"alloc{self.budget_bytes}" + ("" if self.n_vectors is None else f"@{self.n_vectors}")
 
     def describe(self) -> str:
         """How many dimensions got each width, e.g. ``"12×8b 40×4b 100×2b 60×1b"``."""

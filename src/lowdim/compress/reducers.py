@@ -59,6 +59,10 @@ class Reducer(ABC):
     def arrays(self) -> dict[str, np.ndarray]:
         return {}
 
+    def fixed_bytes_model(self) -> tuple[int, int]:
+        """``(bytes independent of the output width, bytes per output axis)`` of the stored state."""
+        return int(sum(a.nbytes for a in self.arrays().values())), 0
+
     @classmethod
     @abstractmethod
     def from_state(cls, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> Reducer:
@@ -94,10 +98,16 @@ class Identity(Reducer):
 
 
 class _Linear(Reducer):
-    """``y = (x − mean) @ matrix``; queries ``q @ matrix`` plus the offset ``q · mean``."""
+    """``y = (x − mean) @ matrix``; queries ``q @ matrix`` plus the offset ``q · mean``.
 
-    matrix_: np.ndarray  # (in_dim, out_dim)
+    The matrix is stored in ``dtype`` (float32 or float16) and computed with in float32; a
+    float16 matrix is rounded once at fit time, so codes and scores are the same before and
+    after a save/load round trip.
+    """
+
+    matrix_: np.ndarray  # (in_dim, out_dim), float32 values of the stored matrix
     mean_: np.ndarray | None = None
+    dtype: str = "float32"
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
@@ -125,19 +135,26 @@ class _Linear(Reducer):
         return self.kind in ("pca", "rotation")
 
     def arrays(self) -> dict[str, np.ndarray]:
-        a = {"matrix": self.matrix_}
+        a = {"matrix": self.matrix_.astype(self.dtype)}
         if self.mean_ is not None:
             a["mean"] = self.mean_
         return a
+
+    def _set_matrix(self, M: np.ndarray) -> None:
+        """Store ``M`` rounded to ``dtype`` (and keep its float32 values for computing)."""
+        self.matrix_ = np.ascontiguousarray(np.asarray(M, dtype=self.dtype), dtype=np.float32)
 
     @classmethod
     def _load_matrix(cls, r: _Linear, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         r.in_dim_, r.out_dim_ = int(spec["in_dim"]), int(spec["out_dim"])
         M = arrays.get("matrix")
-        if M is None or M.shape != (r.in_dim_, r.out_dim_) or M.dtype != np.float32 or not np.isfinite(M).all():
-            raise LowdimError(f"codec file: reducer matrix is missing or not a finite float32 array of shape "
+        r.dtype = str(spec.get("dtype", "float32"))
+        if r.dtype not in ("float32", "float16"):
+            raise LowdimError(f"codec file: reducer dtype {r.dtype!r} is not float32 or float16")
+        if M is None or M.shape != (r.in_dim_, r.out_dim_) or M.dtype != np.dtype(r.dtype) or not np.isfinite(M).all():
+            raise LowdimError(f"codec file: reducer matrix is missing or not a finite {r.dtype} array of shape "
                               f"({r.in_dim_}, {r.out_dim_}) (found {None if M is None else (M.shape, str(M.dtype))})")
-        r.matrix_ = M
+        r.matrix_ = np.ascontiguousarray(M, dtype=np.float32)
         if spec.get("centred"):
             mu = arrays.get("mean")
             if mu is None or mu.shape != (r.in_dim_,) or mu.dtype != np.float32 or not np.isfinite(mu).all():
@@ -145,7 +162,11 @@ class _Linear(Reducer):
             r.mean_ = mu
 
     def spec(self) -> dict[str, Any]:
-        return {**super().spec(), "centred": self.mean_ is not None}
+        return {**super().spec(), "centred": self.mean_ is not None, "dtype": self.dtype}
+
+    def fixed_bytes_model(self) -> tuple[int, int]:
+        """``(bytes independent of the output width, bytes per output axis)`` as stored."""
+        return (0 if self.mean_ is None else 4 * self.in_dim_), self.in_dim_ * np.dtype(self.dtype).itemsize
 
 
 class PCA(_Linear):
@@ -168,6 +189,10 @@ class PCA(_Linear):
         one group each — OPQ's rotation at the cost of one PCA instead of alternating k-means.
     max_samples : int, default=20000
         Rows sampled to fit the axes.
+    dtype : {"float16", "float32"}, default="float16"
+        Storage of the axes. float16 halves the codec's fixed memory; its rounding (relative
+        ``2⁻¹¹``) is far below the error of any code of ≤ 8 bits per dimension, and the frontier
+        benchmark measures the recall of both (``benchmarks/compress_frontier.py --pca-dtype``).
 
     Notes
     -----
@@ -196,7 +221,10 @@ class PCA(_Linear):
     kind = "pca"
 
     def __init__(self, n_components: int | None = None, *, rotate: bool = False,
-                 balance: int | None = None, max_samples: int = 20000) -> None:
+                 balance: int | None = None, max_samples: int = 20000, dtype: str = "float16") -> None:
+        if dtype not in ("float16", "float32"):
+            raise LowdimError(f"PCA dtype={dtype!r} must be 'float16' or 'float32'")
+        self.dtype = dtype
         self.n_components = n_components
         self.rotate = bool(rotate)
         self.balance = None if balance is None else int(balance)
@@ -228,8 +256,15 @@ class PCA(_Linear):
             P = P @ random_orthogonal(d, random_state)
         if self.balance:
             P = P[:, _balanced_order(self.explained_variance_[:d], self.balance)]
-        self.matrix_ = np.ascontiguousarray(P, dtype=np.float32)
+        self._set_matrix(P)
         self.in_dim_, self.out_dim_ = D, d
+        return self
+
+    def select(self, keep: np.ndarray) -> PCA:
+        """Keep only the output axes where ``keep`` is true (those that receive bits)."""
+        keep = np.asarray(keep, bool)
+        self.matrix_ = np.ascontiguousarray(self.matrix_[:, keep])
+        self.out_dim_ = int(keep.sum())
         return self
 
     def spec(self) -> dict[str, Any]:
@@ -238,12 +273,12 @@ class PCA(_Linear):
     @classmethod
     def from_state(cls, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> PCA:
         r = cls(int(spec["out_dim"]), rotate=bool(spec.get("rotate", False)), balance=spec.get("balance"))
-        cls._load_matrix(r, spec, arrays)
+        cls._load_matrix(r, spec, arrays)  # sets the stored dtype
         return r
 
     def label(self) -> str:
         tail = "-rot" if self.rotate else (f"-bal{self.balance}" if self.balance else "")
-        return f"pca{self.out_dim_}{tail}"
+        return f"pca{self.out_dim_}{tail}" + ("-f32" if self.dtype == "float32" else "")
 
 
 def _balanced_order(variances: np.ndarray, m: int) -> np.ndarray:
@@ -271,7 +306,7 @@ class RandomRotation(_Linear):
     def fit(self, X: np.ndarray, *, random_state: int | None = 0) -> RandomRotation:
         D = X.shape[1]
         self.in_dim_ = self.out_dim_ = D
-        self.matrix_ = random_orthogonal(D, random_state)
+        self._set_matrix(random_orthogonal(D, random_state))
         return self
 
     @classmethod
@@ -301,7 +336,7 @@ class RandomProjection(_Linear):
             raise LowdimError(f"random projection n_components={self.n_components} must be in 1..{D}")
         rng = np.random.default_rng(random_state)
         self.in_dim_, self.out_dim_ = D, self.n_components
-        self.matrix_ = (rng.standard_normal((D, self.n_components)) / np.sqrt(self.n_components)).astype(np.float32)
+        self._set_matrix(rng.standard_normal((D, self.n_components)) / np.sqrt(self.n_components))
         return self
 
     @classmethod
