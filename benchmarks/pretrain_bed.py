@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--eval-chars", type=int, default=65536)
     ap.add_argument("--rank", type=int, default=0, help="default width/4")
     ap.add_argument("--interval", type=int, default=50, help="GaLore/DCT refresh and SST round (steps)")
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -99,7 +101,8 @@ def main() -> None:
     r = a.rank or a.width // 4
     table = methods(r, a.interval, a.lr, (0.9, 0.95))
     names = [m.strip() for m in a.methods.split(",") if m.strip()] or list(table)
-    bed = CharLMBed(CharLMConfig(d_model=a.width, n_layers=a.layers, n_heads=4, seq_len=128))
+    bed = CharLMBed(CharLMConfig(d_model=a.width, n_layers=a.layers, n_heads=4, seq_len=a.seq_len),
+                    max_eval_chars=a.eval_chars)
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,7 @@ def summarize(results: list[dict], names: list[str], out: Path, r: int, a: argpa
     full = next((x for x in rows if x["method"] == "full"), rows[0])
     ba = next((x for x in rows if x["method"] == "BA (random init)"), None)
     print(f"\nchar-LM bed: width {a.width}, {a.layers} layers, rank {r}, {a.steps} steps x "
-          f"{a.batch_size} x 128 tokens, seeds {a.seeds}, refresh/round {a.interval}")
+          f"{a.batch_size} x {a.seq_len} tokens, seeds {a.seeds}, refresh/round {a.interval}")
     hdr = (f"{'method':17s} {'ppl (mean ± sd)':>18s} {'bits/char':>9s} {'trainable':>10s} "
            f"{'opt state':>10s} {'step ms':>8s} {'x full':>6s} {'gap closed':>10s} {'lr':>7s}")
     print(hdr)
