@@ -43,6 +43,7 @@ def compress_command(
     plot: Annotated[Path | None, typer.Option("--plot", help="Save the front plot (.png/.svg/.pdf)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout, nothing else")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
+    n_vectors: Annotated[int | None, typer.Option("--n-vectors", help="Corpus size to plan memory for (default: the rows of EMB), e.g. 10000000")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes; the result is still printed")] = False,
 ) -> None:
     """Pick a codec for EMB under a budget (default 16x) and show bytes vs recall@10."""
@@ -53,7 +54,9 @@ def compress_command(
 
     # every check before any work
     c.flag_aliases(budget_bytes="--budget", ratio="--budget", min_recall="--min-recall", random_state="--seed",
-                   queries="--queries", qrels="--qrels")
+                   queries="--queries", qrels="--qrels", n_vectors="--n-vectors")
+    if n_vectors is not None and n_vectors < 1:
+        raise LowdimError(f"--n-vectors {n_vectors} must be a positive corpus size, e.g. 10000000")
     if budget is not None and min_recall is not None:
         raise LowdimError("give --budget or --min-recall, not both")
     budget_bytes, ratio = parse_budget(budget) if budget is not None else (None, None)
@@ -82,7 +85,7 @@ def compress_command(
     with c.progress(quiet or json_out) as bar:
         task = bar.add_task("evaluating codecs", total=None)
         rec = recommend(X, Q, budget_bytes=budget_bytes, ratio=ratio, min_recall=min_recall, qrels=rel,
-                        doc_ids=doc_ids, query_ids=query_ids, metric=metric, random_state=seed,
+                        doc_ids=doc_ids, query_ids=query_ids, metric=metric, random_state=seed, n_vectors=n_vectors,
                         progress=lambda name: bar.update(task, description=f"evaluating {name}", advance=1))
     if out is not None:
         rec.codec.save(out)
@@ -97,11 +100,13 @@ def compress_command(
     t = c.table(f"{emb.name}: {fr.n_corpus} × {fr.dim}, intrinsic dimension {fr.dimension:.1f} "
                 f"[{fr.dimension_ci[0]:.1f}, {fr.dimension_ci[1]:.1f}]"
                 + (" (label-free: held-out corpus rows as queries)" if fr.label_free else ""),
-                ("codec", "bytes/vector", "ratio", "recall@10 [95% CI]", "nDCG@10", "encode vec/s", "on front"))
+                ("codec", "code B", "fixed B", f"memory B/vec @n={fr.n_vectors:,}", "ratio @n (asymptote)",
+                 "recall@10 [95% CI]", "nDCG@10", "encode vec/s", "on front"))
     front = {id(r) for r in fr.front}
-    for r in sorted(fr.reports, key=lambda r: -r.bytes_per_vector):
+    for r in sorted(fr.reports, key=lambda r: -r.memory_bytes):
         mark = "◀ chosen" if r is rec.report else ("yes" if id(r) in front else "")
-        t.add_row(r.name, str(r.bytes_per_vector), f"{r.compression_ratio:.0f}x",
+        t.add_row(r.name, str(r.bytes_per_vector), f"{r.fixed_bytes:,}", f"{r.memory_per_vector:.1f}",
+                  f"{r.compression_ratio:.1f}x ({r.asymptotic_ratio:.0f}x)",
                   f"{r.recall:.3f} [{r.recall_ci[0]:.3f}, {r.recall_ci[1]:.3f}]",
                   "-" if r.ndcg_at_10 is None else f"{r.ndcg_at_10:.4f}", f"{r.encode_vectors_per_s:,.0f}", mark)
     c.out.print(t)
