@@ -28,6 +28,12 @@ _LAZY: dict[str, str] = {
     "GaLore": "lowdim.lowrank.galore",
     "GradientSpectrumCallback": "lowdim.lowrank.galore",
     "galore_optimizer": "lowdim.lowrank.galore",
+    # part 2 (issue 15): pretraining bed and parameterisations (LR²VQ: lowdim.lowrank.lr2vq)
+    "CharLMBed": "lowdim.lowrank.charlm",
+    "SLTrainLinear": "lowdim.lowrank.sltrain",
+    "SSTLinear": "lowdim.lowrank.sst",
+    "DCTAdamW": "lowdim.lowrank.dct_adamw",
+    "LOSTLinear": "lowdim.lowrank.lost",
 }
 
 __all__ = sorted(_LAZY)
