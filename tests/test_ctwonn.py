@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import numpy as np
@@ -8,7 +9,6 @@ from lowdim.datasets.manifolds import make_manifold
 from lowdim.errors import LowdimError
 from lowdim.estimators import CalibratedTwoNN
 from lowdim.estimators.ctwonn import load_calibration
-from lowdim.estimators.registry import AUTO, REGISTRY
 
 
 def _rotated(X, D, seed=0):
@@ -100,15 +100,34 @@ def test_too_few_points_and_missing_table(tmp_path):
         load_calibration(str(tmp_path / "nothing.npz"))
 
 
-def test_auto_reports_the_chosen_method():
-    assert AUTO in REGISTRY
+def test_result_carries_raw_twonn_and_calibration_provenance():
     X = _rotated(np.random.default_rng(10).standard_normal((1500, 6)), 20)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        r = lowdim.estimate(X)
-    assert r.method == AUTO
-    assert any(f"chose {AUTO!r}" in n for n in r.notes)
+        r = lowdim.estimate(X, method="ctwonn")
+    cal = load_calibration()
+    assert r.method == "ctwonn" and r.raw["twonn"] == pytest.approx(lowdim.estimate(X, method="twonn").dimension)
+    assert r.raw["twonn_ci"][0] < r.raw["twonn"] < r.raw["twonn_ci"][1]
+    assert r.calibration["table"] == cal.version and r.calibration["n_read"] == 1500
+    assert 0 < r.calibration["cell_error"] < 0.02
+    assert "calibration curve's standard error" in r.interval_method
     assert abs(r.dimension - 6) < 0.6 and r.ci[0] < r.dimension < r.ci[1]
+    json.loads(r.to_json())
+
+
+def test_calibration_error_is_folded_into_the_interval():
+    X = np.random.default_rng(3).uniform(size=(1000, 30))
+    est = CalibratedTwoNN().fit(X)
+    cal = load_calibration()
+    assert est.result().raw["n_ratios"] == 1000
+    d2 = lowdim.kneighbors(X, 2).distances
+    from dataclasses import replace
+
+    exact = replace(cal, std=np.zeros_like(cal.std))  # a table without sampling error
+    lo, hi = est.ci_
+    raw, _, se, _, d, (lo0, hi0) = est._calibrated(d2[:, 1] / d2[:, 0], 1000, exact)
+    assert se == 0 and d == pytest.approx(est.dimension_)
+    assert lo < lo0 and hi > hi0  # the table's own error widens the interval on both sides
 
 
 def test_local_ids_leave_the_global_estimate_alone():

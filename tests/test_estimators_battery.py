@@ -31,7 +31,11 @@ def test_linear_three_plane(method):
     r = lowdim.estimate(_plane(), method=method)
     assert r.dimension == pytest.approx(3, rel=0.25), r
     assert r.ci[0] <= r.dimension <= r.ci[1]
-    assert r.method == method
+    assert r.interval_method  # every interval says how it was computed
+    if method == "auto":  # auto names the estimator it used, and why
+        assert r.method in REGISTRY and r.method != "auto" and r.choice["requested"] == "auto"
+    else:
+        assert r.method == method
     json.loads(r.to_json())
 
 
@@ -96,7 +100,8 @@ def test_unknown_method_lists_registry():
 
 def test_auto_names_its_choice():
     r = lowdim.estimate(_plane(600))
-    assert r.method in REGISTRY
+    assert r.method in REGISTRY and r.method != "auto"
+    assert r.choice["chosen"] == r.method and r.choice["reason"] and r.choice["rule"]
     assert any("auto" in n for n in r.notes)
 
 

@@ -49,7 +49,7 @@ def test_known_manifolds(name, d, D):
 
 def test_scale_curve_and_noise_robustness():
     X, _ = make_manifold("gaussian_plane", 3000, dimension=2, ambient=20, noise=0.01, random_state=0)
-    est = GRIDE().fit(X)
+    est = GRIDE(range_max=64).fit(X)
     c = est.scale_curve_
     assert list(est.scale_ranks_) == [1, 2, 4, 8, 16, 32]
     assert np.all(np.diff(c.scale) > 0)
@@ -58,6 +58,26 @@ def test_scale_curve_and_noise_robustness():
     assert est.dimension_ > 3
     assert c.dimension[-1] == pytest.approx(2, rel=0.1)
     assert GRIDE(n1=32).fit(X).dimension_ == pytest.approx(c.dimension[-1], rel=1e-9)
+    # the plateau rule leaves the noise-dominated small scales and reads the plane
+    auto = GRIDE(n1="auto").fit(X)
+    assert auto.selected_n1_ > 1 and auto.dimension_ == pytest.approx(2, rel=0.1)
+    res = auto.result()
+    assert res.scale["n1"] == auto.selected_n1_ and res.scale["n2"] == 2 * auto.selected_n1_
+    i = list(auto.scale_ranks_).index(auto.selected_n1_)
+    assert res.scale["distance"] == pytest.approx(res.scale_curve.scale[i])
+    assert res.dimension == res.scale_curve.dimension[i] and "Fisher" in res.interval_method
+
+
+def test_plateau_rule_keeps_n1_1_on_clean_data():
+    from lowdim.estimators.gride import select_scale
+
+    X, _ = make_manifold("cube", 3000, dimension=4, random_state=0)
+    assert GRIDE(n1="auto").fit(X).selected_n1_ == 1
+    # the rule itself: falls of 10 % (significant) then 1 % stop at the second scale
+    assert select_scale(np.array([10.0, 9.0, 8.9, 8.0]), np.full(4, 0.05)) == 1
+    assert select_scale(np.array([10.0, 9.0, 8.0]), np.full(3, 1.0)) == 0  # not significant
+    with pytest.raises(LowdimError, match="n1 must be a positive int or 'auto'"):
+        GRIDE(n1="best").fit(X)
 
 
 def test_curve_capped_by_neighbors_and_small_n():
@@ -66,8 +86,10 @@ def test_curve_capped_by_neighbors_and_small_n():
     est = GRIDE().fit(nb)
     assert list(est.scale_ranks_) == [1, 2, 4, 8]
     assert est.dimension_ == pytest.approx(GRIDE().fit(X).dimension_, rel=1e-12)
-    assert GRIDE(range_max=None).fit(nb).scale_curve_ is None
-    small = GRIDE().fit(X[:40])  # fewer points than range_max: the curve stops at n - 1
+    # an array input searches only the n2 neighbours GRIDE needs (issue 10: not 64)
+    assert list(GRIDE().fit(X).scale_ranks_) == [1]
+    assert list(GRIDE(range_max=4).fit(nb).scale_ranks_) == [1, 2]
+    small = GRIDE(range_max=64).fit(X[:40])  # fewer points than range_max: the curve stops at n - 1
     assert list(small.scale_ranks_) == [1, 2, 4, 8, 16]
     with pytest.raises(LowdimError, match="needs 40 neighbours"):
         GRIDE(n1=20).fit(nb)

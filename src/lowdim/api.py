@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lowdim.errors import LowdimError
-from lowdim.estimators.registry import AUTO, get_estimator
+from lowdim.estimators.registry import get_estimator
 from lowdim.neighbors import Neighbors
 from lowdim.result import IDResult
 from lowdim.validation import check_choice
@@ -29,9 +29,11 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any =
         The points (a CUDA tensor searches neighbours on the GPU), or a neighbour graph from
         :func:`lowdim.kneighbors` to reuse across methods.
     method : str, default="auto"
-        A name from :func:`lowdim.estimators.available`. ``"auto"`` picks the most accurate
-        method on the benchmark manifolds (see ``benchmarks/id_accuracy.py``) and the result
-        names it.
+        A name from :func:`lowdim.estimators.available`. ``"auto"`` is a rule
+        (:class:`~lowdim.estimators.auto.AutoID`, chosen on ``benchmarks/id_out_of_family.py``):
+        GRIDE at the scale its plateau rule selects when the GRIDE curve shows noise at small
+        scales, else the calibrated TwoNN. ``result.method`` names the estimator actually used,
+        ``result.choice`` says why, ``result.raw`` keeps every candidate's value.
     local : bool, default=False
         Also compute the per-point local ID (TwoNN or MLE over k-neighbourhoods) into
         ``result.local``. The global estimate is unchanged.
@@ -58,7 +60,7 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any =
         from lowdim.scale.estimate import estimate_distributed
 
         return estimate_distributed(X, client=client, method=method, local=local, **params)
-    name = AUTO if str(method).lower() == "auto" else method
+    name = str(method).lower()
     cls = get_estimator(name)
     valid = inspect.signature(cls.__init__).parameters
     unknown = [p for p in params if p not in valid]
@@ -83,10 +85,6 @@ def estimate(X: Any, method: str = "auto", *, local: bool = False, client: Any =
         if local:
             params["local"] = True
         res = cls(**params).fit(X).result()
-    if str(method).lower() == "auto":
-        from dataclasses import replace
-
-        res = replace(res, notes=(*res.notes, f"method='auto' chose {name!r}"))
     return res
 
 

@@ -12,10 +12,37 @@ from lowdim.estimators.base import IDEstimator
 from lowdim.neighbors import Neighbors
 from lowdim.validation import check_int, to_numpy
 
-__all__ = ["GRIDE", "gride_from_log_mu"]
+__all__ = ["GRIDE", "gride_from_log_mu", "select_scale"]
 
 #: Search interval of the likelihood maximisation (as DADApy: 1e-3 … 1e3).
 D_BOUNDS = (1e-3, 1e3)
+#: Scale-selection rule of ``n1="auto"``: move from n1 to 2·n1 while the curve falls by more than
+#: this fraction of its value *and* by more than SCALE_Z standard errors (Fisher, in quadrature).
+SCALE_DROP = 0.03
+SCALE_Z = 2.0
+#: Largest neighbour rank of the curve that ``n1="auto"`` reads when ``range_max`` is None.
+AUTO_RANGE_MAX = 64
+
+
+def select_scale(dims: np.ndarray, errs: np.ndarray, *, drop: float = SCALE_DROP, z: float = SCALE_Z) -> int:
+    """Index of the scale chosen on a GRIDE curve at n1 = 1, 2, 4, … (the plateau rule).
+
+    Ambient noise inflates the dimension at scales below the noise and the curve falls as the
+    scale grows; where it stops falling the noise no longer dominates (Denti et al. 2022, Sec. 4:
+    read the ID where the curve is flat). Starting at n1 = 1, the rule moves to the next scale
+    while the curve falls by more than ``drop`` (3 %) of its value and by more than ``z`` (2)
+    standard errors, and stops at the first scale after which it does not: a flat or rising curve
+    (clean data, curvature) keeps n1 = 1. If the curve falls all the way, the largest scale is
+    chosen (and the noise may extend further).
+    """
+    i = 0
+    while i + 1 < len(dims):
+        fall = dims[i] - dims[i + 1]
+        if fall > drop * dims[i] and fall > z * float(np.hypot(errs[i], errs[i + 1])):
+            i += 1
+        else:
+            break
+    return i
 
 
 def gride_from_log_mu(log_mu: np.ndarray, n1: int, n2: int) -> tuple[float, float]:
@@ -73,15 +100,26 @@ class GRIDE(IDEstimator):
     Denti, F., Doimo, D., Laio, A. & Mira, A., "The generalized ratios intrinsic dimension
     estimator", Scientific Reports 12:20005 (2022).
 
+    Scale selection (``n1="auto"``): the estimate is read at the scale chosen on the curve by the
+    plateau rule of :func:`select_scale` (move to the next scale while the curve falls by more
+    than 3 % and 2 standard errors); ``selected_n1_``, ``selected_distance_`` and the result's
+    ``scale`` report the choice as a neighbour order and as a distance, and the whole curve is the
+    result's ``scale_curve``. This is how the GRIDE paper and DADApy read ID off noisy data.
+
+    Neighbours searched: exactly ``n2`` for a fixed ``n1`` (and the curve then covers the ranks
+    those hold), ``range_max`` when given, and ``range_max`` (default 64) for ``n1="auto"``. A
+    :class:`~lowdim.Neighbors` passed in is used as it is: the curve covers the ranks it holds.
+
     Parameters
     ----------
-    n1 : int, default=1
-        Rank of the nearer neighbour of the global estimate.
+    n1 : int or "auto", default=1
+        Rank of the nearer neighbour of the global estimate; ``"auto"``: chosen on the curve.
     n2 : int, optional
         Rank of the farther neighbour, ``n2 > n1``; default ``2 * n1``.
-    range_max : int or None, default=64
+    range_max : int or None, default=None
         Largest neighbour rank of the scale curve (capped by the points available and by the
-        neighbours stored in a :class:`~lowdim.Neighbors` passed in); None: no curve.
+        neighbours stored in a :class:`~lowdim.Neighbors` passed in); None: the ranks searched
+        anyway (``n2``, or 64 for ``n1="auto"``).
     confidence : float, default=0.95
         The interval is ``d ± z · err`` with ``err`` from the observed Fisher information.
     duplicates : {"drop", "error", "keep"}, default="drop"
@@ -93,6 +131,9 @@ class GRIDE(IDEstimator):
     scale_curve_ : ScaleCurve or None
     scale_ranks_ : ndarray
         ``n1`` of each point of the curve (``n2 = 2 n1``).
+    selected_n1_, selected_distance_ : int, float
+        The scale of the estimate: its ``n1`` and the mean distance of the ``n1``-th and
+        ``n2``-th neighbours.
 
     Examples
     --------
@@ -105,7 +146,7 @@ class GRIDE(IDEstimator):
 
     name = "gride"
 
-    def __init__(self, *, n1: int = 1, n2: int | None = None, range_max: int | None = 64,
+    def __init__(self, *, n1: int | str = 1, n2: int | None = None, range_max: int | None = None,
                  confidence: float = 0.95, duplicates: str = "drop", random_state: int | None = 0) -> None:
         self.n1 = n1
         self.n2 = n2
@@ -114,28 +155,48 @@ class GRIDE(IDEstimator):
         self.duplicates = duplicates
         self.random_state = random_state
 
+    def _auto(self) -> bool:
+        return isinstance(self.n1, str)
+
     def _n2(self) -> int:
+        if self._auto():
+            return 2
         return int(self.n2) if self.n2 is not None else 2 * int(self.n1)
 
     def _check_params(self) -> None:
-        n1 = check_int("n1", self.n1, low=1)
+        if self._auto():
+            if self.n1 != "auto":
+                raise LowdimError(f"n1 must be a positive int or 'auto', got {self.n1!r}")
+            if self.n2 is not None:
+                raise LowdimError(f"n2={self.n2!r} cannot be given with n1='auto' (n2 = 2·n1 on the curve)")
+            n1 = 1
+        else:
+            n1 = check_int("n1", self.n1, low=1)
         if self.n2 is not None:
             check_int("n2", self.n2, low=n1 + 1, fix="GRIDE needs n2 > n1")
         if self.range_max is not None:
-            check_int("range_max", self.range_max, low=2, fix="or pass range_max=None for no scale curve")
+            check_int("range_max", self.range_max, low=2, fix="or pass range_max=None for a curve over the ranks searched anyway")
 
     def fit(self, X: Any, y: Any = None) -> GRIDE:
         """Estimate the ID of ``X`` (array or :class:`~lowdim.Neighbors`); see the class docstring."""
         # the scale curve uses as many neighbours as the data (or a Neighbors passed in) offer
         self._k_cap = X.k if isinstance(X, Neighbors) else _n_rows(X) - 1
+        self._given = isinstance(X, Neighbors)  # a graph passed in: the curve covers all it holds
         try:
             return super().fit(X, y)
         finally:
-            del self._k_cap
+            del self._k_cap, self._given
+
+    def _range_max(self) -> int:
+        if self.range_max is not None:
+            return int(self.range_max)
+        return AUTO_RANGE_MAX if self._auto() else 0
 
     def n_neighbors_needed(self) -> int:
         need = self._n2()
-        want = max(need, int(self.range_max or 0))
+        want = max(need, self._range_max())
+        if getattr(self, "_given", False) and self.range_max is None and not self._auto():
+            want = self._k_cap
         cap = getattr(self, "_k_cap", None)
         return max(need, min(want, cap)) if cap is not None and cap > 0 else want
 
@@ -146,16 +207,10 @@ class GRIDE(IDEstimator):
                 f"{int((r[:, 0] <= 0).sum())} points have a zero distance to their nearest neighbour "
                 "(duplicate points); GRIDE needs distinct points: pass duplicates='drop'"
             )
-        n1, n2 = int(self.n1), self._n2()
         z = float(ndtri(0.5 + self.confidence / 2))
-        d, err = gride_from_log_mu(np.log(r[:, n2 - 1] / r[:, n1 - 1]), n1, n2)
-        self.dimension_, self.std_error_ = d, err
-        self.ci_ = (d - z * err, d + z * err)
-        kmax = min(int(self.range_max or 0), nb.k)
+        kmax = min(self._range_max(), nb.k) if self._range_max() else nb.k
         ranks = 2 ** np.arange(int(np.log2(kmax))) if kmax >= 2 else np.array([], int)
         self.scale_ranks_ = ranks
-        if len(ranks) == 0:
-            return
         dims, errs, scales = [], [], []
         for m in ranks:  # a handful of scales (log2 of range_max), each vectorised over points
             di, ei = gride_from_log_mu(np.log(r[:, 2 * m - 1] / r[:, m - 1]), int(m), int(2 * m))
@@ -163,8 +218,31 @@ class GRIDE(IDEstimator):
             errs.append(ei)
             scales.append(float(np.mean(r[:, [m - 1, 2 * m - 1]])))
         dims_a, errs_a = np.array(dims), np.array(errs)
-        self.scale_curve_ = self._curve(scales, dims_a, dims_a - z * errs_a, dims_a + z * errs_a,
-                                        "mean distance of the n1-th and 2·n1-th neighbours (GRIDE)")
+        if len(ranks):
+            self.scale_curve_ = self._curve(scales, dims_a, dims_a - z * errs_a, dims_a + z * errs_a,
+                                            "mean distance of the n1-th and 2·n1-th neighbours (GRIDE)")
+        if self._auto():
+            i = select_scale(dims_a, errs_a)
+            n1, n2 = int(ranks[i]), int(2 * ranks[i])
+            d, err, dist = float(dims_a[i]), float(errs_a[i]), float(scales[i])
+            rule = (f"plateau rule: from n1=1 move to 2·n1 while the curve falls by > {SCALE_DROP:.0%} and "
+                    f"> {SCALE_Z:g} standard errors")
+            if i == len(ranks) - 1 and i > 0:
+                self.notes_.append(f"the GRIDE curve still falls at its largest scale (n1={n1}): the noise may reach "
+                                   "further; a larger range_max would read a larger scale")
+        else:
+            n1, n2 = int(self.n1), self._n2()
+            d, err = gride_from_log_mu(np.log(r[:, n2 - 1] / r[:, n1 - 1]), n1, n2)
+            dist = float(np.mean(r[:, [n1 - 1, n2 - 1]]))
+            rule = "fixed n1, n2"
+        self.dimension_, self.std_error_ = d, err
+        self.ci_ = (d - z * err, d + z * err)
+        self.selected_n1_, self.selected_distance_ = n1, dist
+        self.selected_scale_ = {"n1": n1, "n2": n2, "distance": dist,
+                                "distance_definition": "mean distance of the n1-th and n2-th neighbours",
+                                "rule": rule}
+        self.interval_method_ = "normal: d ± z·SE, SE from the observed Fisher information"
+        self.raw_ = {"std_error": err}
 
 
 def _n_rows(X: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lowdim.errors import LowdimError
+from lowdim.estimators.auto import AutoID
 from lowdim.estimators.base import IDEstimator
 from lowdim.estimators.corrint import CorrelationDimension
 from lowdim.estimators.ctwonn import CalibratedTwoNN
@@ -13,11 +14,12 @@ from lowdim.estimators.twonn import TwoNN
 
 __all__ = ["AUTO", "REGISTRY", "available", "get_estimator"]
 
-#: The estimator behind method="auto": the most accurate on the 24 benchmark manifolds
-#: (benchmarks/id_accuracy.py).
-AUTO = "ctwonn"
+#: method="auto" is a rule (:class:`~lowdim.estimators.auto.AutoID`), not a constant: its results
+#: are named after the estimator it used (``IDResult.method``) and say why (``IDResult.choice``).
+AUTO = "auto"
 
 REGISTRY: dict[str, type[IDEstimator]] = {
+    "auto": AutoID,
     "ctwonn": CalibratedTwoNN,
     "twonn": TwoNN,
     "mle": MLE,
@@ -28,8 +30,8 @@ REGISTRY: dict[str, type[IDEstimator]] = {
 
 
 def available() -> list[str]:
-    """Registered method names (plus ``"auto"``)."""
-    return ["auto", *sorted(REGISTRY)]
+    """Registered method names, ``"auto"`` first."""
+    return ["auto", *sorted(k for k in REGISTRY if k != "auto")]
 
 
 def get_estimator(method: str) -> type[IDEstimator]:
