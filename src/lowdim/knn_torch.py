@@ -52,7 +52,7 @@ def _prepare(torch: Any, X64: Any, dtype: Any, role: str, euclid: bool) -> tuple
 
 def _rerank(torch: Any, R64: Any, Q64: Any, cand: Any, k: int, euclid: bool) -> tuple[Any, Any]:
     m, kc = cand.shape
-    step = max(1, RERANK_BYTES // (16 * kc * max(R64.shape[1], 1)))
+    step = max(1, 8 * RERANK_BYTES // (16 * kc * max(R64.shape[1], 1)))  # torch: fewer, larger steps
     vs, ids = [], []
     for s in range(0, m, step):
         c = cand[s:s + step]
