@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--methods", default="")
+    ap.add_argument("--device", default=None, help="e.g. cuda (the bed moves model and batches)")
     ap.add_argument("--out", default="out/pretrain_bed")
     a = ap.parse_args()
 
@@ -114,7 +115,8 @@ def main() -> None:
             res = bed.train(steps=a.steps, batch_size=a.batch_size, seed=seed, lr=spec["lr"],
                             linear_factory=spec["factory"](seed) if "factory" in spec else None,
                             optimizer_factory=spec["optimizer_factory"],
-                            on_step=spec["on_step"](seed) if "on_step" in spec else None, name=name)
+                            on_step=spec["on_step"](seed) if "on_step" in spec else None, name=name,
+                            device=a.device)
             res["train_loss_last50"] = statistics.fmean(res["train_loss"][-50:])
             del res["train_loss"]
             results.append(res)

@@ -204,7 +204,8 @@ class CharLMBed:
         """Mean negative log-likelihood (nats per character) on the held-out windows."""
         torch = require("torch", "torch")
         T = self.config.seq_len
-        ids = torch.from_numpy(self.eval_ids)
+        dev = next(model.parameters()).device
+        ids = torch.from_numpy(self.eval_ids).to(dev)
         n = (len(ids) - 1) // T
         x, y = ids[:n * T].view(n, T), ids[1:n * T + 1].view(n, T)
         total = 0.0
@@ -223,7 +224,7 @@ class CharLMBed:
               optimizer_factory: Callable[[Any, float], Any] | None = None,
               on_step: Callable[[int, Any, Any], None] | None = None, warmup: int = 20,
               name: str = "full", trainable_params: Callable[[Any], int] | None = None,
-              model: Any = None) -> dict[str, Any]:
+              model: Any = None, device: str | None = None) -> dict[str, Any]:
         """Train one model for ``steps`` and return the result ``dict``.
 
         Parameters
@@ -238,11 +239,15 @@ class CharLMBed:
             Counts trainable parameters (default: elements of parameters with ``requires_grad``).
         model : torch.nn.Module, optional
             A model already built (e.g. a converted one); otherwise :meth:`build_model`.
+        device : str, optional
+            Move the model (before the optimizer is built) and the batches there, e.g. ``"cuda"``.
         """
         torch = require("torch", "torch")
         if int(steps) < 1 or int(batch_size) < 1:
             raise LowdimError(f"steps={steps}, batch_size={batch_size} must both be >= 1")
         model = model if model is not None else self.build_model(linear_factory, seed=seed)
+        if device is not None:
+            model = model.to(device)
         opt = (optimizer_factory(model, lr) if optimizer_factory is not None else
                torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                  betas=(0.9, 0.95), weight_decay=0.0))
@@ -261,7 +266,7 @@ class CharLMBed:
         model.train()
         for step in range(steps):
             start = torch.randint(0, len(data) - T - 1, (batch_size,), generator=g)
-            chunk = data[start[:, None] + offs]
+            chunk = data[start[:, None] + offs].to(device or "cpu")
             t0 = time.perf_counter()
             out = model(chunk[:, :-1])
             loss = torch.nn.functional.cross_entropy(out.reshape(-1, VOCAB), chunk[:, 1:].reshape(-1))
@@ -269,6 +274,8 @@ class CharLMBed:
             loss.backward()
             opt.step()
             lrs.step()
+            if chunk.is_cuda:
+                torch.cuda.synchronize()
             dt = time.perf_counter() - t0
             if step < 3 or step % 10 == 0:  # peak: a hook may reset state (SST rounds)
                 state_peak = max(state_peak, optimizer_state_bytes(opt))

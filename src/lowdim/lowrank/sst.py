@@ -124,8 +124,9 @@ class SSTLinear(nn.Module):
     def resample(self, generator: Any = None) -> None:
         """Commit, then draw ``rank`` pairs without replacement with probability ∝ σ."""
         self.commit()
-        w = self.s.detach().clamp_min(0).double() + 1e-12
+        w = self.s.detach().clamp_min(0).double().cpu() + 1e-12   # a CPU generator draws
         idx = torch.multinomial(w, self.rank, replacement=False, generator=generator).sort().values
+        idx = idx.to(self.index.device)
         self.index.copy_(idx)
         self.U_act.copy_(self.U.index_select(1, idx))
         self.Vh_act.copy_(self.Vh.index_select(0, idx))
