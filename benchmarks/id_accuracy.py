@@ -1,8 +1,8 @@
 """Accuracy of lowdim's ID estimators on the 24 benchmark manifolds, next to scikit-dimension.
 
 For each manifold of :mod:`lowdim.datasets.benchmark` (N points, seeded) the table shows the true
-ID, the ambient dimension, lowdim's ``method="auto"`` estimate, lowdim's other registered
-estimators (twonn, and mle / gride when registered), the seconds of the auto estimate, and — when
+ID, the ambient dimension, lowdim's ``method="auto"`` estimate (and the estimator it used),
+lowdim's twonn, mle, gride and ctwonn, the seconds of the auto estimate, and — when
 scikit-dimension is importable (``/work/benchvenv/bin/python`` or ``pip install "lowdim[bench]"``) —
 skdim's TwoNN and MLE on the same points (DANCo with ``--with-danco``; slow). Footer rows: MPE
 (mean of 100·|est − true|/true) over all 24, MPE on the manifolds with ID > 10, MPE ratio to skdim
@@ -26,7 +26,9 @@ import numpy as np
 
 import lowdim
 from lowdim.datasets.benchmark import BENCHMARK_MANIFOLDS, benchmark_suite
-from lowdim.estimators.registry import AUTO, REGISTRY
+from lowdim.estimators.registry import REGISTRY
+
+USED: list[str] = []  # the estimator auto used on each manifold
 
 
 def _skdim() -> object | None:
@@ -38,7 +40,12 @@ def _skdim() -> object | None:
 
 
 def _ours(method: str) -> Callable[[np.ndarray], float]:
-    return lambda X: lowdim.estimate(X, method=method).dimension
+    def run(X: np.ndarray) -> float:
+        r = lowdim.estimate(X, method=method)
+        if method == "auto":
+            USED.append(r.method + (f"@n1={r.scale['n1']}" if r.scale else ""))
+        return r.dimension
+    return run
 
 
 def _peers(skdim: object | None, with_danco: bool, danco_timeout: float) -> dict[str, Callable[[np.ndarray], float] | None]:
@@ -113,8 +120,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     skdim = _skdim()
-    ours = {f"auto({AUTO})": _ours("auto")}
-    ours.update({m: _ours(m) for m in ("twonn", "mle", "gride") if m in REGISTRY and m != AUTO})
+    ours = {"auto": _ours("auto")}
+    ours.update({m: _ours(m) for m in ("twonn", "mle", "gride", "ctwonn") if m in REGISTRY})
     peers = _peers(skdim, args.with_danco, args.danco_timeout)
     cols = [*ours, *peers]
     data = _data(args.data, args.n, args.seed, skdim)
@@ -124,7 +131,7 @@ def main() -> None:
     w = max(len(c) for c in cols) + 1
     print(f"N = {args.n}, seed = {args.seed}, data = {args.data}, skdim = "
           f"{getattr(skdim, '__version__', 'present') if skdim else 'not installed'}")
-    print(f"{'manifold':20s}{'ID':>4s}{'D':>4s}" + "".join(f"{c:>{w}s}" for c in cols) + f"{'s(auto)':>9s}{'s(skdim2nn)':>12s}")
+    print(f"{'manifold':20s}{'ID':>4s}{'D':>4s}" + "".join(f"{c:>{w}s}" for c in cols) + f"{'s(auto)':>9s}{'s(skdim2nn)':>12s}  auto used")
     for name, (X, d) in data.items():
         true.append(d)
         line = f"{name:20s}{d:4d}{X.shape[1]:4d}"
@@ -147,7 +154,7 @@ def main() -> None:
                 peer_secs.append(dt)
             rows[c].append(v)
             line += f"{v:{w}.2f}" if np.isfinite(v) else f"{'t/o' if c == 'skdim_danco' else 'nan':>{w}s}"
-        line += f"{secs[-1]:9.2f}" + (f"{peer_secs[-1]:12.2f}" if peer_secs else f"{'n/a':>12s}")
+        line += f"{secs[-1]:9.2f}" + (f"{peer_secs[-1]:12.2f}" if peer_secs else f"{'n/a':>12s}") + f"  {USED[-1]}"
         print(line, flush=True)
 
     allm = [True] * len(true)
