@@ -140,12 +140,12 @@ def d90_command(
     if res.d90 is None:
         c.out.print(f"d90 not reached up to d = {res.config['d_max']} (threshold {res.threshold_value:.3f} = {rule_txt})")
     else:
-        lo, hi = res.ci
-        c.out.print(f"d90 = {res.d90}  interval [{lo}, {hi if hi is not None else '>' + str(res.config['d_max'])}]  "
+        c.out.print(f"d90 = {res.d90}  interval {res.ci_text}  "
                       f"threshold {res.threshold_value:.3f} = {rule_txt}; compression D/d90 = "
                       f"{res.compression_ratio:.1f}; {res.seconds:.1f} s")
     if quiet:
         return
+    c.out.print(f"intervals: {res.interval_method}")
     for p in plots:
         c.out.print(f"plot → {p}")
     if out is not None:
