@@ -76,8 +76,8 @@ def test_sweep_survives_a_worker_killed_mid_run_and_refuses_a_second_configurati
     # while this sweep writes the file, a sweep with another configuration must not touch it
     while not results.exists():
         time.sleep(0.01)
-    with pytest.raises(LowdimError, match=r"field 'seeds' is \[0, 1\] in the file but \[0, 1, 2\]"):
-        search.find_d90(**{**CONFIG, "seeds": 3}, results=str(results), resume=True, client=client)
+    with pytest.raises(LowdimError, match=r"field 'lrs' is \[0.05\] in the file but \[0.02\]"):
+        search.find_d90(**{**CONFIG, "lrs": [0.02]}, results=str(results), resume=True, client=client)
     with pytest.raises(LowdimError, match="already exists"):
         search.find_d90(**CONFIG, results=str(results), client=client)
     sweep.join(120)

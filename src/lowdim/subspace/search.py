@@ -11,8 +11,16 @@ This module automates the search:
 3. the bracket (last failing, first passing grid point) is bisected geometrically until it is
    narrower than ``rel_tol`` (or ``max_bisect`` steps);
 4. d90 is the smallest tested d whose mean passes; its interval ``ci`` runs from one above the
-   largest tested d below d90 whose confidence interval lies entirely under the threshold, to
-   the smallest tested d ≥ d90 whose interval lies entirely above it (``None`` if none does).
+   largest tested d below d90 whose interval lies entirely under the threshold, to the smallest
+   tested d ≥ d90 whose interval lies entirely above it (``None``: "not reached within the tested
+   range"). Accuracy intervals are logit intervals inside (0, 1) that add the seed spread and the
+   test-set error (:mod:`lowdim.subspace.summary`); the result names the method.
+
+Sanity refusals (:class:`~lowdim.LowdimError`), each before the work it would waste: a task with
+``epochs`` < 1 (at construction); a given baseline at or below the test set's majority-class rate,
+or below an absolute threshold (before any run); a measured baseline whose interval does not
+clear the majority-class rate, or whose upper end is below an absolute threshold (after the
+baseline, before the sweep).
 
 Threshold rules: ``"relative"`` (default) — mean ≥ threshold × measured baseline mean;
 ``"absolute"`` — mean ≥ threshold (a metric level, e.g. accuracy 0.9). The results file (JSON
@@ -25,7 +33,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -33,10 +40,17 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 from lowdim.subspace.projections import DEFAULT_MAX_DENSE_BYTES, PROJECTIONS
+from lowdim.subspace.summary import (
+    ACCURACY_INTERVAL,
+    D90Result,
+    accuracy_interval,
+    d90_interval,
+    mean_ci,
+)
 from lowdim.subspace.tasks import TASKS, Task
 from lowdim.validation import check_choice, check_fraction, check_int
 
-__all__ = ["D90Result", "find_d90", "run_one", "scaled_lr"]
+__all__ = ["D90Result", "find_d90", "mean_ci", "run_one", "scaled_lr"]
 
 THRESHOLD_RULES = ("relative", "absolute")
 #: how the subspace learning rate follows d: kept, or scaled by √(LR_REFERENCE_D / d)
@@ -129,76 +143,6 @@ def run_one(spec: dict) -> dict:
             "seconds": round(time.perf_counter() - t0, 4)}
 
 
-# ----------------------------------------------------------------------------------- the result
-@dataclass(frozen=True)
-class D90Result:
-    """Outcome of :func:`find_d90`.
-
-    Attributes
-    ----------
-    d90 : int or None
-        Smallest tested d whose mean metric reaches the threshold (None: not reached by ``d_max``).
-    ci : (int or None, int or None)
-        Interval of d90 (see the module docstring).
-    baseline, baseline_ci : float, (float, float)
-        Full-training metric (mean over seeds) and its confidence interval.
-    threshold, threshold_rule, threshold_value : float, str, float
-        The rule and the metric level a d must reach.
-    per_d : list of dict
-        ``{"d", "mean", "ci_low", "ci_high", "n", "passes"}`` for every tested d, ascending.
-    runs : list of dict
-        Every run record (baseline and subspace).
-    n_params : int
-        D, trainable parameters of the model.
-    config : dict
-    """
-
-    d90: int | None
-    ci: tuple
-    baseline: float
-    baseline_ci: tuple
-    threshold: float
-    threshold_rule: str
-    threshold_value: float
-    per_d: list
-    runs: list
-    n_params: int
-    config: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def compression_ratio(self) -> float | None:
-        """D / d90."""
-        return self.n_params / self.d90 if self.d90 else None
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["ci"] = list(self.ci)
-        out["baseline_ci"] = list(self.baseline_ci)
-        out["compression_ratio"] = self.compression_ratio
-        return out
-
-    def to_json(self) -> dict:
-        """The ``lowdim d90 --json`` document."""
-        return {"d90": self.d90, "ci": list(self.ci), "baseline": self.baseline,
-                "baseline_ci": list(self.baseline_ci), "threshold": self.threshold,
-                "threshold_rule": self.threshold_rule, "threshold_value": self.threshold_value,
-                "n_params": self.n_params, "compression_ratio": self.compression_ratio,
-                "per_d": self.per_d, "runs": self.runs, "config": self.config, "seconds": self.seconds}
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval (NaN bounds for fewer than 2 values)."""
-    v = np.asarray(values, dtype=float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, math.nan, math.nan
-    from scipy import stats
-
-    h = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m, m - h, m + h
-
-
 # ----------------------------------------------------------------------------------- the search
 def find_d90(
     task: str | Task = "digits_mlp",
@@ -271,7 +215,8 @@ def find_d90(
     init_seed : int
         Seed of θ₀ (the model's initialisation) — fixed across all runs.
     confidence : float, default=0.95
-        Level of the per-d Student-t intervals.
+        Level of the per-d and baseline intervals (logit intervals inside [0, 1] for accuracies,
+        Student-t otherwise; ``D90Result.interval_method`` says which).
     results : path, optional
         JSON-lines results file; every finished run is appended atomically.
     resume : bool
@@ -337,8 +282,11 @@ def find_d90(
                           f"got projection={projection!r} and basis {'given' if basis is not None else 'missing'}")
     d_max = check_int("d_max", d_max if d_max is not None else cap, low=d_min, high=cap,
                       fix=f"the model has D={D} trainable parameters")
+    bounded = "accuracy" in str(task_obj.metric).lower()  # a fraction in [0, 1]
+    n_test, chance = task_obj.n_test, task_obj.chance
     if baseline is not None:
-        baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=math.inf)
+        baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=1.0 if bounded else math.inf)
+        _check_baseline(baseline, math.nan, math.nan, chance, threshold, threshold_rule, given=True)
 
     config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
               "task_info": task_obj.info, "projection": projection, "said": bool(said), "normalize": normalize,
@@ -347,7 +295,8 @@ def find_d90(
               "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
               "lr_scaling": lr_scaling, "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
-              "metric": task_obj.metric, "confidence": float(confidence)}
+              "metric": task_obj.metric, "confidence": float(confidence),
+              "interval_method": ACCURACY_INTERVAL if bounded else "student-t over seeds"}
     if basis is not None:
         import hashlib
 
@@ -407,18 +356,32 @@ def find_d90(
             if progress is not None:
                 progress({"stage": stage, "done": state["done"], "total": state["total"], "record": rec})
 
+    def interval(vals: list) -> tuple[float, float, float]:
+        if not bounded:
+            return mean_ci(vals, confidence)
+        bad = [v for v in vals if not 0.0 <= v <= 1.0]
+        if bad:
+            raise LowdimError(f"the task's metric {task_obj.metric!r} returned {bad[0]!r}; an accuracy lies in "
+                              "[0, 1] (name the metric otherwise to get Student-t intervals)")
+        return accuracy_interval(vals, n_test, confidence)
+
     def stats(d: int) -> dict:
         vals = [records[("subspace", d, s)]["metric"] for s in seed_list]
-        m, lo, hi = mean_ci(vals, confidence)
+        m, lo, hi = interval(vals)
         return {"d": d, "mean": m, "ci_low": lo, "ci_high": hi, "n": len(vals), "passes": m >= thr}
 
-    # 1. baseline
+    # 1. baseline (and the refusals it allows, before the sweep)
     if baseline is None:
         execute("baseline", "baseline", [None])
-        b_mean, b_lo, b_hi = mean_ci([records[("baseline", None, s)]["metric"] for s in seed_list], confidence)
+        b_mean, b_lo, b_hi = interval([records[("baseline", None, s)]["metric"] for s in seed_list])
+        _check_baseline(b_mean, b_lo, b_hi, chance, threshold, threshold_rule, given=False, n_seeds=len(seed_list))
     else:
         b_mean, b_lo, b_hi = float(baseline), math.nan, math.nan
     thr = threshold * b_mean if threshold_rule == "relative" else threshold
+    if threshold_rule == "relative" and b_lo == b_lo:  # the threshold's own uncertainty (baseline interval)
+        thr_lo, thr_hi = threshold * b_lo, threshold * b_hi
+    else:
+        thr_lo = thr_hi = thr
 
     # 2. log grid, upwards until the mean passes
     tested: dict[int, dict] = {}
@@ -450,11 +413,32 @@ def find_d90(
         if d not in tested and all(("subspace", d, s) in records for s in seed_list):
             tested[d] = stats(d)
     per_d = [tested[d] for d in sorted(tested)]
-    ci = _d90_interval(per_d, hi_pass, thr, low, lo_fail, len(seed_list))
+    ci = d90_interval(per_d, hi_pass, thr_lo, thr_hi, low)
     runs = sorted(records.values(), key=lambda r: (r["kind"] != "baseline", r["d"] or 0, r["seed"]))
     return D90Result(d90=hi_pass, ci=ci, baseline=b_mean, baseline_ci=(b_lo, b_hi), threshold=threshold,
                      threshold_rule=threshold_rule, threshold_value=thr, per_d=per_d, runs=runs,
-                     n_params=D, config=config, seconds=round(time.perf_counter() - t_start, 3))
+                     n_params=D, config=config, seconds=round(time.perf_counter() - t_start, 3),
+                     interval_method=config["interval_method"], n_test=n_test, chance=chance)
+
+
+def _check_baseline(mean: float, lo: float, hi: float, chance: float | None, threshold: float, rule: str, *,
+                    given: bool, n_seeds: int = 0) -> None:
+    """Refuse a baseline at chance, or one that cannot reach an absolute threshold."""
+    what = (f"the given baseline={mean:.4g}" if given else
+            f"the measured full-training baseline (mean {mean:.4f}, interval [{lo:.4f}, {hi:.4f}] over "
+            f"{n_seeds} seed{'s' if n_seeds != 1 else ''})")
+    low_end = mean if lo != lo else lo
+    if chance is not None and low_end <= chance:
+        raise LowdimError(
+            f"{what} does not beat the test set's majority-class rate {chance:.4f} by a clear margin"
+            f"{'' if given else ' (its interval reaches it)'}: the model did not learn the task, and a d90 "
+            "relative to it means nothing; train longer (epochs), change the baseline learning rates "
+            "(baseline_lrs, CLI --lr) or check the data")
+    high_end = mean if hi != hi else hi
+    if rule == "absolute" and high_end < threshold:
+        raise LowdimError(
+            f"{what} stays below the absolute threshold={threshold:g}: full training does not reach it, so no "
+            "subspace will; lower the threshold, use threshold_rule='relative', or improve the baseline")
 
 
 def _log_grid(d_min: int, d_max: int, factor: float) -> list[int]:
@@ -465,14 +449,3 @@ def _log_grid(d_min: int, d_max: int, factor: float) -> list[int]:
         d *= factor
     grid.append(d_max)
     return grid
-
-
-def _d90_interval(per_d: list[dict], d90: int | None, thr: float, low: int, lo_fail: int,
-                  n_seeds: int) -> tuple:
-    if d90 is None:
-        return (None, None)
-    if n_seeds < 2:  # no spread to judge: the bracket's resolution only
-        return (max(lo_fail + 1, low), d90)
-    below = [r["d"] for r in per_d if r["d"] < d90 and r["ci_high"] < thr]
-    above = [r["d"] for r in per_d if r["d"] >= d90 and r["ci_low"] >= thr]
-    return (max(below) + 1 if below else low, min(above) if above else None)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ClassificationData", "Task", "accuracy", "fit_classifier"]
+__all__ = ["ClassificationData", "Task", "accuracy", "check_training", "fit_classifier",
+           "majority_rate"]
 
 
 @dataclass
@@ -38,8 +39,13 @@ class Task:
         How ``lrs`` follow d unless :func:`~lowdim.subspace.find_d90` is told otherwise
         (see :func:`~lowdim.subspace.search.scaled_lr`).
     metric : str
-        Name of the metric ``evaluate_fn`` returns.
+        Name of the metric ``evaluate_fn`` returns. A name containing "accuracy" means a
+        fraction in [0, 1]: :func:`~lowdim.subspace.find_d90` then gives intervals inside [0, 1].
     description : str
+    n_test : int, optional
+        Test examples ``evaluate_fn`` averages over (adds the test-set error to the intervals).
+    chance : float, optional
+        Majority-class rate of the test set: a baseline whose interval does not clear it is refused.
     """
 
     name: str
@@ -52,6 +58,25 @@ class Task:
     metric: str = "accuracy"
     description: str = ""
     info: dict = field(default_factory=dict)
+    n_test: int | None = None
+    chance: float | None = None
+
+
+def check_training(epochs: Any, batch_size: Any, patience: Any) -> tuple[int, int, int]:
+    """Validate a task's training options (an untrained model's accuracy is chance, not a baseline)."""
+    from lowdim.validation import check_int
+
+    return (check_int("epochs", epochs, low=1, fix="every run trains for at least one epoch; an untrained "
+                      "model scores at chance, which makes any d look like d90"),
+            check_int("batch_size", batch_size, low=1), check_int("patience", patience, low=1))
+
+
+def majority_rate(labels: Any) -> float:
+    """Accuracy of always predicting the most frequent label (the chance level a baseline must beat)."""
+    import numpy as np
+
+    y = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels).reshape(-1)
+    return float(np.unique(y, return_counts=True)[1].max() / len(y)) if len(y) else 0.0
 
 
 @dataclass

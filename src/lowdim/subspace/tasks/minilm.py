@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from lowdim.errors import LowdimError, require
-from lowdim.subspace.tasks.base import ClassificationData, Task, accuracy, fit_classifier
+from lowdim.subspace.tasks.base import (
+    ClassificationData,
+    Task,
+    accuracy,
+    check_training,
+    fit_classifier,
+    majority_rate,
+)
+from lowdim.validation import check_int
 
 torch = require("torch", "torch")
 
@@ -175,8 +183,11 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
         Caps on training pairs (0: all, ~1,560) and on validation / test pairs (0: all, ~280 / 678).
     """
     require("transformers", "hf")
+    epochs, batch_size, patience = check_training(epochs, batch_size, patience)
+    max_length = check_int("max_length", max_length, low=8)
+    n_train, n_eval = check_int("n_train", n_train, low=0), check_int("n_eval", n_eval, low=0)
     key = (str(data_dir or ""), str(model_dir or ""), int(max_length), int(n_train), int(n_eval), str(device))
-    load_pairs(*key)
+    test = load_pairs(*key).test
     name = "minilm_scifact" + ("" if pretrained else "_random")
     return Task(
         name=name,
@@ -193,4 +204,5 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
         info={"epochs": int(epochs), "batch_size": int(batch_size), "pretrained": bool(pretrained),
               "max_length": int(max_length), "n_train": int(n_train), "n_eval": int(n_eval),
               "threads": int(threads)},
+        n_test=len(test[-1]), chance=majority_rate(test[-1]),
     )

@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from lowdim.errors import LowdimError
-from lowdim.subspace.tasks.base import ClassificationData, Task, accuracy, fit_classifier
+from lowdim.subspace.tasks.base import (
+    ClassificationData,
+    Task,
+    accuracy,
+    check_training,
+    fit_classifier,
+    majority_rate,
+)
 
 __all__ = ["digits_mlp", "mnist1d_cnn", "mnist1d_mlp", "mnist5k_fc", "mnist5k_lenet", "mnist_fc", "mnist_lenet",
            "read_idx"]
@@ -213,8 +220,9 @@ def _evaluate(model: Any, *, data: str, data_dir: str, device: str) -> float:
 def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, baseline_lrs: tuple,
           epochs: int, lr_scaling: str = "constant", batch_size: int = 128, patience: int = 5, data_dir: str = "",
           device: str = "cpu", threads: int = 0) -> Task:
+    epochs, batch_size, patience = check_training(epochs, batch_size, patience)
     kw = {"data": data, "data_dir": str(data_dir or ""), "device": device}
-    load_data(data, kw["data_dir"], device)  # fail early (e.g. missing MNIST files)
+    test = load_data(data, kw["data_dir"], device).test  # fail early (e.g. missing MNIST files)
     return Task(
         name=name,
         model_fn=functools.partial(_model, arch),
@@ -225,6 +233,7 @@ def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, base
         description=description,
         info={"epochs": int(epochs), "batch_size": int(batch_size), "patience": int(patience),
               "threads": int(threads)},
+        n_test=len(test[-1]), chance=majority_rate(test[-1]),
     )
 
 

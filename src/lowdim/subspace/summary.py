@@ -1,0 +1,201 @@
+"""What a d90 sweep's runs summarise to: accuracy intervals, the d90 interval, :class:`D90Result`.
+
+**Accuracy intervals** (per tested d and for the baseline) — ``ACCURACY_INTERVAL``. S seeds give
+accuracies a₁ … a_S, each on the same n test examples. The interval is built on the logit scale,
+so it lies inside (0, 1) whatever S and n are, and adds the two sources of error:
+
+- seed spread: the sample variance of logit(ãₛ) over the seeds, divided by S;
+- test-set sampling: ``1 / (n · p̃ (1 − p̃))``, the delta-method variance of the logit of a
+  proportion over n examples (n, not S·n: the seeds share one test set, so pooling them does not
+  add examples), with p̃ = (n·ā + ½) / (n + 1) so that 0 and 1 stay finite (ãₛ likewise).
+
+``logit(p̃) ± q · √(sum)``, mapped back with the logistic function; q is Student-t's quantile on
+S − 1 degrees of freedom (the normal one for S = 1, where only the test-set term exists). With
+S = 1 this is the classic logit interval of a proportion (close to Wilson's); n unknown (a custom
+task without ``n_test``) leaves the seed term only, and no interval for S = 1 (NaN bounds).
+
+**d90 interval.** Let θ be the threshold (for the relative rule θ = threshold × baseline, and
+its ends ``θ_lo, θ_hi`` use the baseline interval's ends; for the absolute rule θ_lo = θ_hi = θ).
+A tested d *clearly fails* when its interval lies below θ_lo, and *clearly passes* when it lies
+at or above θ_hi. The d90 interval runs from one above the largest clearly failing d below d90
+(or the smallest possible d) to the smallest clearly passing d ≥ d90; when no tested d clearly
+passes, the upper end is ``None`` — "not reached within the tested range" — and never a number
+beyond the tested d (or D).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "d90_interval", "mean_ci"]
+
+ACCURACY_INTERVAL = ("logit: Student-t over seeds (S-1 df) of the seed spread plus the binomial test-set "
+                     "error on n_test examples; inside (0, 1)")
+NOT_REACHED = "not reached within the tested range"
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+def accuracy_interval(values: Sequence[float], n_test: int | None = None,
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean accuracy over seeds and its interval inside (0, 1) (see the module docstring).
+
+    Parameters
+    ----------
+    values : sequence of float in [0, 1]
+        One accuracy per seed, all on the same test set.
+    n_test : int, optional
+        Test examples behind each accuracy; without it only the seed spread counts.
+    confidence : float
+
+    Returns
+    -------
+    (mean, low, high)
+        NaN bounds when there is nothing to estimate from (one seed and no ``n_test``).
+
+    Examples
+    --------
+    >>> m, lo, hi = accuracy_interval([0.9], n_test=100)     # one seed: the logit interval
+    >>> round(lo, 3), round(hi, 3)                            # (Wilson's: 0.826, 0.945)
+    (0.819, 0.942)
+    >>> m, lo, hi = accuracy_interval([0.97, 0.99, 1.0], n_test=500)
+    >>> bool(0 < lo < m < hi < 1)                             # never beyond [0, 1]
+    True
+    """
+    from scipy import stats
+
+    a = np.asarray(values, dtype=float)
+    m, S = float(a.mean()), len(a)
+    if n_test is not None and n_test > 0:
+        n = float(n_test)
+        p_c = (n * m + 0.5) / (n + 1)
+        var = 1.0 / (n * p_c * (1 - p_c))
+        a_c = (n * a + 0.5) / (n + 1)
+    else:
+        if S < 2:
+            return m, math.nan, math.nan
+        eps = 1e-6
+        p_c, var, a_c = min(max(m, eps), 1 - eps), 0.0, np.clip(a, 1e-6, 1 - 1e-6)
+    if S >= 2:
+        var += float(np.var(_logit(a_c), ddof=1)) / S
+        q = float(stats.t.ppf(0.5 + confidence / 2, S - 1))
+    else:
+        q = float(stats.norm.ppf(0.5 + confidence / 2))
+    centre, h = float(_logit(np.array(p_c))), q * math.sqrt(var)
+    expit = lambda x: 1.0 / (1.0 + math.exp(-x))  # noqa: E731
+    return m, expit(centre - h), expit(centre + h)
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of any metric (NaN bounds for fewer than 2 values).
+
+    Not bounded to [0, 1]: :func:`accuracy_interval` is what :func:`find_d90` uses for accuracies.
+    """
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, math.nan, math.nan
+    from scipy import stats
+
+    h = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m, m - h, m + h
+
+
+def d90_interval(per_d: list[dict], d90: int | None, thr_lo: float, thr_hi: float, low: int) -> tuple:
+    """The d90 interval ``(low end, high end or None)`` (see the module docstring)."""
+    if d90 is None:
+        return (None, None)
+    below = [r["d"] for r in per_d if r["d"] < d90 and r["ci_high"] < thr_lo]
+    above = [r["d"] for r in per_d if r["d"] >= d90 and r["ci_low"] >= thr_hi]
+    return (max(below) + 1 if below else low, min(above) if above else None)
+
+
+def ci_text(ci: tuple, d90: int | None, d_max: int | None = None) -> str:
+    """The d90 interval in words, e.g. ``[401, 566]`` or ``[401, not reached within the tested range]``."""
+    if d90 is None:
+        return f"d90 {NOT_REACHED}" + (f" (up to d = {d_max})" if d_max else "")
+    lo, hi = ci
+    return f"[{lo}, {hi if hi is not None else NOT_REACHED}]"
+
+
+@dataclass(frozen=True)
+class D90Result:
+    """Outcome of :func:`~lowdim.subspace.find_d90`.
+
+    Attributes
+    ----------
+    d90 : int or None
+        Smallest tested d whose mean metric reaches the threshold (None: not reached by ``d_max``).
+    ci : (int or None, int or None)
+        Interval of d90 (module docstring); an upper end of None means "not reached within the
+        tested range" (``ci_text`` says it in words; JSON has ``null``).
+    baseline, baseline_ci : float, (float, float)
+        Full-training metric (mean over seeds) and its interval (``interval_method``).
+    threshold, threshold_rule, threshold_value : float, str, float
+        The rule and the metric level a d must reach.
+    per_d : list of dict
+        ``{"d", "mean", "ci_low", "ci_high", "n", "passes"}`` for every tested d, ascending.
+    runs : list of dict
+        Every run record (baseline and subspace).
+    n_params : int
+        D, trainable parameters of the model.
+    interval_method : str
+        How ``baseline_ci`` and the per-d intervals were computed.
+    n_test, chance : int or None, float or None
+        Test examples behind each accuracy and the test set's majority-class rate (when the task
+        knows them).
+    config : dict
+    """
+
+    d90: int | None
+    ci: tuple
+    baseline: float
+    baseline_ci: tuple
+    threshold: float
+    threshold_rule: str
+    threshold_value: float
+    per_d: list
+    runs: list
+    n_params: int
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    interval_method: str = ACCURACY_INTERVAL
+    n_test: int | None = None
+    chance: float | None = None
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """D / d90."""
+        return self.n_params / self.d90 if self.d90 else None
+
+    @property
+    def ci_text(self) -> str:
+        """The d90 interval in words."""
+        return ci_text(self.ci, self.d90, self.config.get("d_max"))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["ci"] = list(self.ci)
+        out["baseline_ci"] = list(self.baseline_ci)
+        out["compression_ratio"] = self.compression_ratio
+        out["ci_text"] = self.ci_text
+        return out
+
+    def to_json(self) -> dict:
+        """The ``lowdim d90 --json`` document (NaN bounds are ``null``)."""
+        nan = lambda v: None if isinstance(v, float) and v != v else v  # noqa: E731
+        per_d = [{k: nan(v) for k, v in p.items()} for p in self.per_d]
+        return {"d90": self.d90, "ci": list(self.ci), "ci_text": self.ci_text,
+                "ci_upper_reached": self.d90 is not None and self.ci[1] is not None,
+                "baseline": self.baseline, "baseline_ci": [nan(x) for x in self.baseline_ci],
+                "interval_method": self.interval_method, "n_test": self.n_test, "chance": self.chance,
+                "threshold": self.threshold, "threshold_rule": self.threshold_rule,
+                "threshold_value": self.threshold_value, "n_params": self.n_params,
+                "compression_ratio": self.compression_ratio, "per_d": per_d, "runs": self.runs,
+                "config": self.config, "seconds": self.seconds}
