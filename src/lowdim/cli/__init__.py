@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from lowdim.cli import compress_cmd, d90_cmd, demo_cmd, embed_cmd, id_cmd, layers_cmd
+from lowdim.cli import compress_cmd, d90_cmd, demo_cmd, embed_cmd, id_cmd, layers_cmd, lowrank_cmd
 
 app = typer.Typer(
     name="lowdim",
@@ -54,6 +54,7 @@ app.command("embed")(embed_cmd.embed_command)
 app.command("demo")(demo_cmd.demo_command)
 app.command("d90")(d90_cmd.d90_command)
 app.command("layers")(layers_cmd.layers_command)
+app.add_typer(lowrank_cmd.app, name="lowrank")
 
 
 def main(argv: list[str] | None = None) -> None:
