@@ -137,12 +137,14 @@ def test_torch_backend_matches_numpy(rng):
     np.testing.assert_allclose(a.distances, b.distances, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("n", "noise"), [(5000, 1e-3), (21000, 1e-2)])
-def test_pca_bounded_pruning_is_exact(n, noise):
-    # low-rank + noise data take the pruned path (k-d tree above 20k points): every row it calls
-    # proven equals float64 brute force
+@pytest.mark.parametrize(("n", "noise", "tree"), [(5000, 1e-3, False), (6000, 1e-2, True)])
+def test_pca_bounded_pruning_is_exact(n, noise, tree, monkeypatch):
+    # low-rank + noise data take the pruned path (bound space by GEMM, or k-d tree for large n):
+    # every row it calls proven equals float64 brute force
+    import lowdim.knn_pruned as kp
     from lowdim.knn_pruned import pruned_knn
 
+    monkeypatch.setattr(kp, "TREE_MIN_POINTS", 1000 if tree else 10**9)
     rng = np.random.default_rng(3)
     X = (rng.normal(size=(n, 6)) @ rng.normal(size=(6, 64)) + noise * rng.normal(size=(n, 64))).astype(np.float32)
     q = np.sort(rng.choice(n, 300, replace=False))

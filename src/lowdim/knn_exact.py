@@ -87,7 +87,7 @@ def prepare(X: np.ndarray, centre: np.ndarray | None, dtype: Any, role: str) -> 
     A = np.empty((n, D + extra), dtype)
     tn, err, sq = np.empty(n), np.empty(n), np.empty(n)
     tail_max = 0.0
-    step = max(1, (4 << 20) // max(D, 1))
+    step = max(1, (1 << 20) // max(D, 1))  # rows per chunk: ≤ 8 MB per float64 temporary
     for s in range(0, n, step):
         x = X[s:s + step].astype(np.float64)
         if extra:
@@ -293,7 +293,7 @@ def gemm_stage(R: np.ndarray, Q: np.ndarray, k: int, kc: int, metric: str, dtype
     u = U32 if np.dtype(dtype) == np.float32 else U64
     m = Q.shape[0]
     b = block_size or int(np.clip(BLOCK_BYTES // (8 * max(n, 1) * jobs), 8, 4096))
-    b = min(b, m)
+    b = max(1, min(b, -(-m // (2 * jobs)) if jobs > 1 else m))  # ≥ 2 blocks per thread: no straggler
     dist = np.empty((m, k))
     idx = np.empty((m, k), np.int64)
     ok = np.empty(m, bool)

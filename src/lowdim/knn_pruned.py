@@ -8,7 +8,7 @@ With ``c`` the mean, ``P`` (D × m) the top-m principal axes, ``z = Pᵀ(x − c
 so the Euclidean distance between the augmented points ``a = [z, e]`` (m + 1 ≤ 65 numbers) is a
 lower bound ``L`` of the true distance. The ``kc`` nearest in the bound space are found *exactly*
 (:func:`lowdim.knn_exact.exact_knn` on the augmented points, itself proven, or a k-d tree in
-float64 above 20,000 points), re-ranked with float64
+float64 from :data:`TREE_MIN_POINTS`), re-ranked with float64
 distances in the full space, and a query is accepted when its k-th distance is at most the bound
 of its (kc+1)-th bound-space neighbour, less the rounding of the augmented coordinates: ``η(x) =
 (4(D + m + 4)·2⁻⁵³ + 4ε_P + 2⁻⁵²)·‖x − c‖`` per point, with ``ε_P = ‖PᵀP − I‖₂`` measured (the computed
@@ -26,6 +26,8 @@ __all__ = ["pruned_knn", "worth_pruning"]
 
 #: largest residual variance fraction the bound space may leave out
 MAX_TAIL = 2e-3
+#: from this many points the bound space is searched with a k-d tree instead of the GEMM
+TREE_MIN_POINTS = 100_000
 
 
 def worth_pruning(R: np.ndarray, Q: np.ndarray, k: int, metric: str) -> bool:
@@ -81,9 +83,10 @@ def pruned_knn(R: np.ndarray, Q: np.ndarray, k: int, *, n_jobs: int | None = Non
         Qa, q_norm = (Ra, r_norm) if Q is R else augment(Q)
     kc = min(n - 1, k + max(8, k))
     r_max = float(r_norm.max())
-    # the bound space's own exact search: a k-d tree for large n (exact in float64), else GEMM
+    # the bound space's own exact search: a k-d tree for very large n (exact in float64), else the
+    # proven GEMM (measured 17x less CPU than the tree at 20,000 points in 17 dimensions)
     tree = None
-    if n >= 20_000:
+    if n >= TREE_MIN_POINTS:
         from scipy.spatial import cKDTree
 
         tree = cKDTree(Ra)
