@@ -44,15 +44,15 @@ def noise_floor(points: np.ndarray, *, random_state: int | None = 0) -> dict[str
     A clean linear embedding (zero floor), data filling the space (no gap) and smoothly decaying
     spectra (embeddings, images) all fail it. ``D < 4`` or ``D ≥ n`` cannot be tested (False).
     """
-    A = np.asarray(points)
-    n, D = A.shape
+    n, D = (int(v) for v in points.shape)
     out: dict[str, Any] = {"noisy": False, "floor_variance": None, "top_variance": None}
     if D < 4 or D >= n:
         out["why"] = "not testable (D < 4 or D >= n)"
         return out
-    if n > SPECTRUM_ROWS:
-        A = A[np.sort(np.random.default_rng(random_state).choice(n, SPECTRUM_ROWS, replace=False))]
+    if n > SPECTRUM_ROWS:  # a seeded subsample (rows read lazily from sharded point sets)
+        points = points[np.sort(np.random.default_rng(random_state).choice(n, SPECTRUM_ROWS, replace=False))]
         n = SPECTRUM_ROWS
+    A = np.asarray(points)
     B = A.astype(np.float64) - A.mean(axis=0, dtype=np.float64)
     lam = np.clip(np.linalg.eigvalsh(B.T @ B / (n - 1))[::-1], 0.0, None)
     tail = lam[D // 2:]
