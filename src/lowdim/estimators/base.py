@@ -41,19 +41,37 @@ class IDEstimator:
     random_state: int | None = 0
 
     # ------------------------------------------------------------------ public
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, as scikit-learn does."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters, as scikit-learn's ``get_params`` (so ``sklearn.base.clone`` works).
+
+        ``deep`` is accepted for scikit-learn's protocol; an estimator parameter that itself has
+        ``get_params`` (none does today) is expanded as ``name__param`` when ``deep``.
+        """
         import inspect
 
         sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        out = {p: getattr(self, p) for p, par in sig.parameters.items()
+               if p != "self" and par.kind not in (par.VAR_POSITIONAL, par.VAR_KEYWORD)}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+        return out
 
     def set_params(self, **params: Any) -> IDEstimator:
-        valid = self.get_params()
+        """Set constructor parameters (``name__param`` sets a nested estimator's); returns self."""
+        valid = self.get_params(deep=False)
+        nested: dict[str, dict[str, Any]] = {}
         for k, v in params.items():
-            if k not in valid:
-                raise LowdimError(f"{type(self).__name__} has no parameter {k!r}; valid: {', '.join(valid)}")
-            setattr(self, k, v)
+            name, _, sub = k.partition("__")
+            if name not in valid:
+                raise LowdimError(f"{type(self).__name__} has no parameter {name!r}; valid: {', '.join(valid)}")
+            if sub:
+                nested.setdefault(name, {})[sub] = v
+            else:
+                setattr(self, k, v)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
         return self
 
     def n_neighbors_needed(self) -> int:
