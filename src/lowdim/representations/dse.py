@@ -29,7 +29,11 @@ kernel is 32 MB at n = 2,000); it reads the points of the layer's shared graph w
 ``n_neighbors=k`` gives the kNN-graph kernel. The bandwidth defaults to half the median pairwise
 distance (scale-free, so layers of different norms compare; ``sigma=10`` is the authors' fixed
 value) and the diffusion time to ``t = 3`` (the authors' code defaults to 1 and recommends
-raising ``t`` until about 1 % of the powered eigenvalues exceed 0.01).
+raising ``t`` until about 1 % of the powered eigenvalues exceed 0.01). ``paper=True`` gives the
+paper's setting, σ = 10 and t = 1 (:data:`PAPER_SIGMA`, :data:`PAPER_T`); comparable with the
+paper's numbers only on representations of a similar scale, since σ = 10 is not scale-free.
+:func:`dse_settings` resolves (σ, t, how σ was chosen) so that every result can carry them; a
+DSE or DSMI value without its σ and t is not comparable with another.
 """
 
 from __future__ import annotations
@@ -42,8 +46,40 @@ from lowdim.errors import LowdimError
 from lowdim.neighbors import Neighbors, kneighbors
 from lowdim.validation import as_points, check_int
 
-__all__ = ["diffusion_eigenvalues", "diffusion_spectral_entropy", "diffusion_spectral_mutual_information",
-           "shannon_entropy"]
+__all__ = ["PAPER_SIGMA", "PAPER_T", "diffusion_eigenvalues", "diffusion_spectral_entropy",
+           "diffusion_spectral_mutual_information", "dse_settings", "shannon_entropy"]
+
+#: the paper's fixed Gaussian bandwidth and diffusion time (Liao et al., σ = 10, t = 1)
+PAPER_SIGMA, PAPER_T = 10.0, 1.0
+#: lowdim's default diffusion time (the bandwidth default is half the median pairwise distance)
+DEFAULT_T = 3.0
+
+
+def dse_settings(*, paper: bool = False, sigma: float | None = None, t: float | None = None) -> tuple:
+    """Resolve ``(sigma or None, t, sigma_rule)`` for DSE / DSMI.
+
+    ``sigma_rule`` is ``"paper (10)"``, ``"given"`` or ``"half median distance"`` (σ then
+    depends on the data and is known after the kernel is built). ``paper=True`` with a
+    conflicting ``sigma`` or ``t`` is refused.
+
+    Examples
+    --------
+    >>> dse_settings(paper=True)
+    (10.0, 1.0, 'paper (10)')
+    >>> dse_settings()
+    (None, 3.0, 'half median distance')
+    """
+    if paper:
+        if (sigma is not None and float(sigma) != PAPER_SIGMA) or (t is not None and float(t) != PAPER_T):
+            raise LowdimError(f"paper=True means sigma={PAPER_SIGMA:g}, t={PAPER_T:g} (Liao et al.); got "
+                              f"sigma={sigma!r}, t={t!r}: drop paper=True or those arguments")
+        return PAPER_SIGMA, PAPER_T, "paper (10)"
+    t_val = DEFAULT_T if t is None else float(t)
+    if not t_val > 0:
+        raise LowdimError(f"t={t} must be positive (the diffusion time; the paper uses 1, 2, …)")
+    if sigma is not None and not float(sigma) > 0:
+        raise LowdimError(f"sigma={sigma} must be positive (the Gaussian bandwidth)")
+    return (None if sigma is None else float(sigma)), t_val, ("half median distance" if sigma is None else "given")
 
 
 def _subsample(A: np.ndarray, m: int, seed: int | None, y: np.ndarray | None = None) -> Any:
@@ -135,18 +171,20 @@ def _entropy_from_eigs(ev: np.ndarray, t: float) -> float:
     return float(-np.sum(p * np.log2(p)))
 
 
-def diffusion_spectral_entropy(X: Any, *, t: float = 3, sigma: float | None = None,
+def diffusion_spectral_entropy(X: Any, *, t: float | None = None, sigma: float | None = None,
                                n_neighbors: int | None = None, max_samples: int = 2000,
-                               random_state: int | None = 0) -> float:
+                               random_state: int | None = 0, paper: bool = False) -> float:
     """Diffusion spectral entropy of a point cloud, in bits (Liao et al. 2023).
 
     Parameters
     ----------
     X : array-like of shape (n, D) or Neighbors
-    t : float, default=3
-        Diffusion time: eigenvalues are raised to this power (small integers in the paper).
+    t : float, optional
+        Diffusion time: eigenvalues are raised to this power; default 3 (1 with ``paper=True``).
     sigma, n_neighbors, max_samples, random_state
         See :func:`diffusion_eigenvalues`.
+    paper : bool, default=False
+        The paper's σ = 10, t = 1.
 
     Returns
     -------
@@ -162,16 +200,16 @@ def diffusion_spectral_entropy(X: Any, *, t: float = 3, sigma: float | None = No
     >>> diffusion_spectral_entropy(line) < diffusion_spectral_entropy(cube)
     True
     """
-    if not t > 0:
-        raise LowdimError(f"t={t} must be positive (the diffusion time; the paper uses 1, 2, …)")
+    sigma, t, _ = dse_settings(paper=paper, sigma=sigma, t=t)
     ev, _ = diffusion_eigenvalues(X, sigma=sigma, n_neighbors=n_neighbors, max_samples=max_samples,
                                   random_state=random_state)
     return _entropy_from_eigs(ev, t)
 
 
-def diffusion_spectral_mutual_information(X: Any, y: Any, *, t: float = 3, sigma: float | None = None,
+def diffusion_spectral_mutual_information(X: Any, y: Any, *, t: float | None = None, sigma: float | None = None,
                                           n_neighbors: int | None = None, max_samples: int = 2000,
-                                          n_repetitions: int = 5, random_state: int | None = 0) -> float:
+                                          n_repetitions: int = 5, random_state: int | None = 0,
+                                          paper: bool = False) -> float:
     """DSMI between representations ``X`` and discrete labels ``y``, in bits (Liao et al. 2023).
 
     ``DSMI = Σ_c p(c) [DSE(X*_c) − DSE(X | y = c)]`` where ``X*_c`` is a random subset of ``X``
@@ -179,7 +217,8 @@ def diffusion_spectral_mutual_information(X: Any, y: Any, *, t: float = 3, sigma
     bandwidth (from the whole set) serves every term. Classes with fewer than 3 points add 0.
     DSMI depends on the bandwidth more than DSE does: a bandwidth much wider than the classes
     makes the class-conditional spectra flatter than the mixture's and DSMI negative, so compare
-    DSMI values at one fixed ``sigma`` (as the paper does).
+    DSMI values at one fixed ``sigma`` (as the paper does: ``paper=True`` is σ = 10, t = 1).
+    ``t`` defaults to 3, ``sigma`` to half the median pairwise distance.
 
     Examples
     --------
@@ -192,6 +231,7 @@ def diffusion_spectral_mutual_information(X: Any, y: Any, *, t: float = 3, sigma
     >>> bool(mi > 0.2 > abs(mi_shuffled))
     True
     """
+    sigma, t, _ = dse_settings(paper=paper, sigma=sigma, t=t)
     A = as_points(X.points if isinstance(X, Neighbors) else X, min_samples=3)
     labels = np.asarray(y).reshape(-1)
     if isinstance(X, Neighbors) and len(labels) == len(X.representative) and len(labels) != len(A):

@@ -45,11 +45,17 @@ class LayerReport:
         Local-ID quantiles ``{"q05", "q25", "q75", "q95"}``.
     effective_rank, participation_ratio : float
     dse : float or None
-        Diffusion spectral entropy (bits).
+        Diffusion spectral entropy (bits), at bandwidth ``dse_sigma`` and diffusion time ``dse_t``.
     dsmi : float or None
-        DSMI with the labels (bits), when labels were given.
+        DSMI with the labels (bits), when labels were given (same σ and t as ``dse``).
+    dse_sigma, dse_t : float or None
+        The Gaussian bandwidth and diffusion time behind ``dse`` / ``dsmi`` (None without DSE).
+    dse_sigma_rule : str
+        How σ was chosen: "half median distance" (default), "paper (10)" or "given".
     label_sharpness : float or None
-        K_F with the labels, when labels were given.
+        K_F with the labels, when labels were given, over ``label_sharpness_m`` points.
+    label_sharpness_m : int or None
+        M, the points K_F's maximum ran over (the paper: 1,000; K_F grows with M).
     step : int or None
         Training step, for reports recorded over training.
     """
@@ -74,6 +80,17 @@ class LayerReport:
     neighbors: str = ""
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    dse_sigma: float | None = None
+    dse_t: float | None = None
+    dse_sigma_rule: str = ""
+    label_sharpness_m: int | None = None
+
+    @property
+    def dse_label(self) -> str:
+        """Column label naming the DSE setting, e.g. ``"DSE (σ=10, t=1)"``."""
+        if self.dse_sigma is None:
+            return "DSE"
+        return f"DSE (σ={self.dse_sigma:.3g}, t={self.dse_t:g})"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,7 +114,9 @@ class LayerReport:
     def __str__(self) -> str:
         return (f"{self.name}: ID {self.dimension:.2f} [{self.ci[0]:.2f}, {self.ci[1]:.2f}], local mean "
                 f"{self.local_mean:.2f}, PR {self.participation_ratio:.2f}, erank {self.effective_rank:.2f}"
-                + (f", DSE {self.dse:.2f}" if self.dse is not None else ""))
+                + (f", {self.dse_label} {self.dse:.2f}" if self.dse is not None else "")
+                + (f", K_F {self.label_sharpness:.3g} (M={self.label_sharpness_m})"
+                   if self.label_sharpness is not None else ""))
 
 
 def _spectrum(A: np.ndarray) -> np.ndarray:
@@ -150,7 +169,8 @@ def participation_ratio(X: Any) -> float:
 
 def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: str = "auto",
                   local_method: str = "twonn", n_neighbors: int = 20, max_samples: int = 2000,
-                  dse: bool = True, dse_t: float = 3, step: int | None = None,
+                  dse: bool = True, dse_t: float | None = None, dse_sigma: float | None = None,
+                  dse_paper: bool = False, sharpness_samples: int | None = 1000, step: int | None = None,
                   random_state: int = 0) -> LayerReport:
     """Measure one layer's activations (rows = samples or tokens).
 
@@ -169,7 +189,14 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     max_samples : int, default=2000
         Seeded subsample of rows measured (one k-NN graph over these serves every estimate).
     dse : bool, default=True
-    dse_t : float, default=3
+    dse_t, dse_sigma : float, optional
+        DSE/DSMI diffusion time (default 3) and bandwidth (default half the median distance);
+        both are recorded in the report.
+    dse_paper : bool, default=False
+        The paper's σ = 10, t = 1 (Liao et al.).
+    sharpness_samples : int or None, default=1000
+        M of label sharpness K_F: a seeded subset of this many of the measured points (the
+        paper's M = 1,000; None: all of them). Recorded as ``label_sharpness_m``.
     step : int, optional
     random_state : int
 
@@ -180,12 +207,17 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     from lowdim.api import estimate, local_id
     from lowdim.neighbors import kneighbors
     from lowdim.representations.dse import (
-        diffusion_spectral_entropy,
+        _entropy_from_eigs,
+        diffusion_eigenvalues,
         diffusion_spectral_mutual_information,
+        dse_settings,
     )
     from lowdim.representations.sharpness import label_sharpness
 
     t0 = time.perf_counter()
+    sigma0, dse_t, sigma_rule = dse_settings(paper=dse_paper, sigma=dse_sigma, t=dse_t)
+    if sharpness_samples is not None:
+        sharpness_samples = check_int("sharpness_samples", sharpness_samples, low=2)
     n_neighbors = check_int("n_neighbors", n_neighbors, low=2)
     max_samples = check_int("max_samples", max_samples, low=n_neighbors + 2)
     y_all = None
@@ -234,12 +266,16 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
     loc = local_id(nb, method=local_method, n_neighbors=n_neighbors)
     loc = loc[np.isfinite(loc)]
     yk = y[nb.kept] if y is not None else None
-    d_dse = diffusion_spectral_entropy(nb, t=dse_t, random_state=random_state) if dse else None
-    d_mi = ks = None
+    d_dse = d_mi = ks = sigma = m_sharp = None
+    if dse:  # one bandwidth for DSE and DSMI, recorded with t
+        ev, sigma = diffusion_eigenvalues(nb, sigma=sigma0, random_state=random_state)
+        d_dse = _entropy_from_eigs(ev, dse_t)
     if yk is not None:
         if dse:
-            d_mi = diffusion_spectral_mutual_information(nb.points, yk, t=dse_t, random_state=random_state)
-        ks = label_sharpness(nb.points, yk, max_samples=None)
+            d_mi = diffusion_spectral_mutual_information(nb.points, yk, t=dse_t, sigma=sigma,
+                                                         random_state=random_state)
+        ks = label_sharpness(nb.points, yk, max_samples=sharpness_samples, random_state=random_state)
+        m_sharp = nb.n_points if sharpness_samples is None else min(sharpness_samples, nb.n_points)
     q = np.quantile(loc, [0.05, 0.25, 0.75, 0.95])
     sv = _spectrum(nb.points)
     return LayerReport(
@@ -250,6 +286,8 @@ def measure_layer(X: Any, *, name: str = "layer", labels: Any = None, method: st
         effective_rank=_erank(sv), participation_ratio=_pr(sv),
         dse=d_dse, dsmi=d_mi, label_sharpness=ks, step=step, neighbors=nb.backend,
         seconds=time.perf_counter() - t0, notes=(*notes, *g.notes),
+        dse_sigma=None if sigma is None else float(sigma), dse_t=float(dse_t) if dse else None,
+        dse_sigma_rule=sigma_rule if dse else "", label_sharpness_m=m_sharp,
     )
 
 

@@ -6,7 +6,10 @@ the label sharpness is the Lipschitz constant of the labelling function on the d
 
     K_F = max_{j,k} |y_j − y_k| / ‖x_j − x_k‖,
 
-estimated over a random subset of M points (M = 1,000 in the paper). Their labels are binary,
+estimated over a random subset of M points (M = 1,000 in the paper, and lowdim's default in
+:func:`label_sharpness` and :func:`~lowdim.representations.measure_layer`, whose report records
+M as ``label_sharpness_m``). Being a maximum over M(M − 1)/2 pairs, K_F grows with M: values
+at different M are not comparable. Their labels are binary,
 so ``|y_j − y_k|`` is 1 for pairs with different labels and 0 otherwise: K_F is the inverse of the
 smallest distance between two differently labelled points. For more than two classes we use the
 same indicator ``1[y_j ≠ y_k]``. (The authors' released code uses ``y_j == y_k`` in its multiclass

@@ -1,18 +1,21 @@
 """What a d90 sweep's runs summarise to: accuracy intervals, the d90 interval, :class:`D90Result`.
 
 **Accuracy intervals** (per tested d and for the baseline) — ``ACCURACY_INTERVAL``. S seeds give
-accuracies a₁ … a_S, each on the same n test examples. The interval is built on the logit scale,
-so it lies inside (0, 1) whatever S and n are, and adds the two sources of error:
+accuracies a₁ … a_S, each on the same n test examples; the estimand is their mean ā. Its variance
+adds the two sources of error:
 
-- seed spread: the sample variance of logit(ãₛ) over the seeds, divided by S;
-- test-set sampling: ``1 / (n · p̃ (1 − p̃))``, the delta-method variance of the logit of a
-  proportion over n examples (n, not S·n: the seeds share one test set, so pooling them does not
-  add examples), with p̃ = (n·ā + ½) / (n + 1) so that 0 and 1 stay finite (ãₛ likewise).
+- seed spread: ``s² / S``, the sample variance of the aₛ over the seeds;
+- test-set sampling: ``p̃ (1 − p̃) / n``, binomial over the n test examples (n, not S·n: the seeds
+  share one test set, so pooling them adds no examples), with p̃ = (n·ā + ½) / (n + 1) so that an
+  accuracy of 0 or 1 keeps a non-zero error.
 
-``logit(p̃) ± q · √(sum)``, mapped back with the logistic function; q is Student-t's quantile on
-S − 1 degrees of freedom (the normal one for S = 1, where only the test-set term exists). With
-S = 1 this is the classic logit interval of a proportion (close to Wilson's); n unknown (a custom
-task without ``n_test``) leaves the seed term only, and no interval for S = 1 (NaN bounds).
+The interval is built on the logit scale (delta method: standard error ÷ p̃(1 − p̃)) and mapped
+back, so it lies inside (0, 1) whatever S and n are: ``expit(logit(p̃) ± q · se / (p̃ (1 − p̃)))``,
+with q Student-t's quantile on the Welch–Satterthwaite degrees of freedom
+``(S − 1)·(v_seed + v_test)² / v_seed²`` (S − 1 when the seed term dominates; the normal quantile
+when the seeds agree exactly or S = 1, where only the known test-set term is left). With S = 1 this is the classic logit interval of a proportion (close to
+Wilson's); n unknown (a custom task without ``n_test``) leaves the seed term only, and no interval
+for S = 1 (NaN bounds).
 
 **d90 interval.** Let θ be the threshold (for the relative rule θ = threshold × baseline, and
 its ends ``θ_lo, θ_hi`` use the baseline interval's ends; for the absolute rule θ_lo = θ_hi = θ).
@@ -33,8 +36,8 @@ import numpy as np
 
 __all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "d90_interval", "mean_ci"]
 
-ACCURACY_INTERVAL = ("logit: Student-t over seeds (S-1 df) of the seed spread plus the binomial test-set "
-                     "error on n_test examples; inside (0, 1)")
+ACCURACY_INTERVAL = ("logit (delta method): seed spread s²/S plus binomial test-set error p(1-p)/n_test, "
+                     "Student-t quantile on Welch-Satterthwaite df; inside (0, 1)")
 NOT_REACHED = "not reached within the tested range"
 
 
@@ -75,19 +78,21 @@ def accuracy_interval(values: Sequence[float], n_test: int | None = None,
     if n_test is not None and n_test > 0:
         n = float(n_test)
         p_c = (n * m + 0.5) / (n + 1)
-        var = 1.0 / (n * p_c * (1 - p_c))
-        a_c = (n * a + 0.5) / (n + 1)
+        var = p_c * (1 - p_c) / n
+    elif S < 2:
+        return m, math.nan, math.nan
     else:
-        if S < 2:
-            return m, math.nan, math.nan
-        eps = 1e-6
-        p_c, var, a_c = min(max(m, eps), 1 - eps), 0.0, np.clip(a, 1e-6, 1 - 1e-6)
-    if S >= 2:
-        var += float(np.var(_logit(a_c), ddof=1)) / S
-        q = float(stats.t.ppf(0.5 + confidence / 2, S - 1))
+        p_c, var = min(max(m, 1e-6), 1 - 1e-6), 0.0
+    v_seed = float(np.var(a, ddof=1)) / S if S >= 2 else 0.0
+    if v_seed > 0:  # Welch–Satterthwaite: the binomial term is known, only the seed term is estimated
+        df = (S - 1) * ((var + v_seed) / v_seed) ** 2
+        q = float(stats.t.ppf(0.5 + confidence / 2, df))
     else:
         q = float(stats.norm.ppf(0.5 + confidence / 2))
-    centre, h = float(_logit(np.array(p_c))), q * math.sqrt(var)
+    var += v_seed
+    if var <= 0:  # identical seeds and no test-set size: nothing to spread
+        return m, m, m
+    centre, h = float(_logit(np.array(p_c))), q * math.sqrt(var) / (p_c * (1 - p_c))
     expit = lambda x: 1.0 / (1.0 + math.exp(-x))  # noqa: E731
     return m, expit(centre - h), expit(centre + h)
 

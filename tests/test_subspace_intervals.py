@@ -1,0 +1,142 @@
+"""d90 intervals and sanity refusals (issue 11): accuracy intervals in [0, 1] with their coverage,
+the unreached upper end in words / null, and each refusal before the work it would waste."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lowdim.errors import LowdimError  # noqa: E402
+from lowdim.subspace import SubspaceModel, find_d90  # noqa: E402
+from lowdim.subspace.summary import NOT_REACHED, accuracy_interval, d90_interval  # noqa: E402
+from lowdim.subspace.tasks import Task, get_task  # noqa: E402
+
+
+def wilson(k, n, z=1.959964):
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return c - h, c + h
+
+
+@pytest.mark.parametrize("values", [[-0.306 + 0.58, 0.58], [0.99, 1.0], [0.0, 0.0], [1.0], [0.0], [0.5, 1.0, 0.0]])
+@pytest.mark.parametrize("n_test", [None, 20, 10_000])
+def test_accuracy_intervals_stay_inside_0_1(values, n_test):
+    m, lo, hi = accuracy_interval(values, n_test)
+    if n_test is None and len(values) == 1:
+        assert math.isnan(lo) and math.isnan(hi)  # nothing to estimate from: no interval, not a made-up one
+        return
+    assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_one_seed_matches_wilson_and_covers():
+    for k, n in ((90, 100), (980, 1000), (5, 50)):
+        _, lo, hi = accuracy_interval([k / n], n)
+        wl, wh = wilson(k, n)
+        assert abs(lo - wl) < 0.02 and abs(hi - wh) < 0.02  # logit vs Wilson: close, not equal
+    rng = np.random.default_rng(0)  # coverage of the one-seed interval: binomial test sets
+    for p, n in ((0.9, 200), (0.98, 500), (0.6, 100)):
+        k = rng.binomial(n, p, 1200)
+        cover = np.mean([lo <= p <= hi for _, lo, hi in (accuracy_interval([x / n], n) for x in k)])
+        assert 0.93 <= cover <= 0.975, (p, n, cover)
+
+
+def test_seed_spread_coverage_three_seeds():
+    # each seed's model has its own true accuracy pi_s; the estimand is their mean over seeds
+    rng = np.random.default_rng(1)
+    n, S, reps, hits = 2000, 3, 1500, 0
+    mu = 0.88
+    for _ in range(reps):
+        pis = mu + 0.01 * rng.standard_normal(S)
+        acc = rng.binomial(n, pis) / n
+        _, lo, hi = accuracy_interval(acc, n)
+        hits += lo <= mu <= hi
+    assert hits / reps >= 0.93
+
+
+def test_d90_interval_rule_and_unreached_upper_end():
+    per_d = [{"d": 10, "ci_low": 0.1, "ci_high": 0.5}, {"d": 20, "ci_low": 0.6, "ci_high": 0.95},
+             {"d": 40, "ci_low": 0.85, "ci_high": 0.97}, {"d": 80, "ci_low": 0.92, "ci_high": 0.99}]
+    assert d90_interval(per_d, 40, 0.9, 0.9, 1) == (11, 80)  # 10 clearly fails, 80 clearly passes
+    assert d90_interval(per_d[:3], 40, 0.9, 0.9, 1) == (11, None)  # none clearly passes: not reached
+    assert d90_interval(per_d, 40, 0.9, 0.93, 1) == (11, None)  # relative rule: the threshold's upper end
+    assert d90_interval(per_d, None, 0.9, 0.9, 1) == (None, None)
+
+
+# a task whose accuracy is known in closed form: acc(d) = min(1, d / 50) for subspace models
+class W(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(100))
+
+
+def model_fn(seed):
+    return W()
+
+
+def make_task(base_acc=0.95, chance=0.1, n_test=1000, calls=None):
+    def train_fn(model, *, lr, seed):
+        if calls is not None:
+            calls.append("subspace" if isinstance(model, SubspaceModel) else "baseline")
+        return {}
+
+    def evaluate_fn(model):
+        return min(1.0, model.d / 50) if isinstance(model, SubspaceModel) else base_acc
+
+    return Task("closed_form", model_fn, train_fn, evaluate_fn, lrs=(1.0,), baseline_lrs=(1.0,),
+                n_test=n_test, chance=chance)
+
+
+def test_result_names_method_and_says_not_reached_in_words():
+    r = find_d90(make_task(), seeds=2, d_min=8, d_max=100, grid_factor=2, max_bisect=3)
+    assert r.d90 == 45 and r.ci[0] <= 45 == r.ci[1]  # acc(45) = 0.9, clearly above 0.9 x 0.95
+    assert "logit" in r.interval_method and r.n_test == 1000 and r.chance == 0.1
+    assert all(0 <= p["ci_low"] <= p["ci_high"] <= 1 for p in r.per_d)
+    assert 0 <= r.baseline_ci[0] <= r.baseline_ci[1] <= 1
+    # an upper end that no tested d reaches: null in JSON, words in the text, never a number > D
+    r2 = find_d90(make_task(), seeds=1, threshold=0.9, threshold_rule="absolute", d_min=8, d_max=45,
+                  grid_factor=2, max_bisect=0, baseline=0.95)
+    assert r2.d90 == 45 and r2.ci[1] is None
+    doc = json.loads(json.dumps(r2.to_json()))
+    assert doc["ci"][1] is None and doc["ci_upper_reached"] is False and NOT_REACHED in doc["ci_text"]
+    assert doc["interval_method"] == r2.interval_method
+
+
+def test_refuses_epochs_0_before_any_work():
+    with pytest.raises(LowdimError, match="epochs=0"):
+        get_task("digits_mlp", epochs=0)
+    seen = []
+    with pytest.raises(LowdimError, match="epochs=0.*at least one epoch"):
+        find_d90("digits_mlp", task_options={"epochs": 0}, progress=seen.append)
+    assert seen == []
+
+
+def test_refuses_a_baseline_at_chance_before_the_sweep():
+    calls = []
+    with pytest.raises(LowdimError, match="majority-class rate 0.1300.*did not learn"):
+        find_d90(make_task(base_acc=0.131, chance=0.13, calls=calls), seeds=2, d_min=8)
+    assert calls == ["baseline", "baseline"]  # no subspace run was started
+    with pytest.raises(LowdimError, match="given baseline=0.12 does not beat"):
+        find_d90(make_task(chance=0.13, calls=calls), baseline=0.12, d_min=8)
+    assert len(calls) == 2
+    # well above chance: accepted (one seed of 1,000 test examples at 0.2 vs chance 0.1)
+    assert find_d90(make_task(base_acc=0.2), seeds=1, d_min=8, d_max=16, max_bisect=0).baseline == 0.2
+
+
+def test_refuses_an_absolute_threshold_the_baseline_cannot_reach():
+    calls = []
+    with pytest.raises(LowdimError, match="stays below the absolute threshold=0.9"):
+        find_d90(make_task(base_acc=0.8, calls=calls), seeds=2, threshold=0.9, threshold_rule="absolute", d_min=8)
+    assert "subspace" not in calls
+    with pytest.raises(LowdimError, match="absolute threshold=0.9"):
+        find_d90(make_task(calls=calls), baseline=0.85, threshold=0.9, threshold_rule="absolute", d_min=8)
+    assert len(calls) == 2
+
+
+def test_accuracy_outside_0_1_is_refused():
+    task = make_task(base_acc=1.7, chance=None)
+    with pytest.raises(LowdimError, match="returned 1.7"):
+        find_d90(task, seeds=1, d_min=8)
