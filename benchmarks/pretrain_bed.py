@@ -8,7 +8,8 @@ r = width/4. Embeddings, LayerNorms and biases are trained by plain AdamW everyw
 Methods: full AdamW; pure W = BA (random init, and SVD-truncated init as an ablation); GaLore
 (``lowdim.lowrank.galore``, wrapping pytorch-optimizer; lr ×1/α as its paper); SLTrain (δ = 3 %);
 SST (rounds of T steps, re-SVD every round); DCT-AdamW (refresh every T steps); LOST (SVD init +
-channel-sparse part, δ = 3 %). Prints one table (perplexity mean ± std over seeds, trainable
+channel-sparse part, δ = 3 %); and two controls, full AdamW and BA at GaLore's lr/α (GaLore's
+unprojected parameters train at that rate). Prints one table (perplexity mean ± std over seeds, trainable
 parameters, optimizer-state bytes, median step time and its ratio to full AdamW measured in the
 same run) and writes ``results.json`` and ``pretrain_bed.png`` to ``--out``.
 
@@ -73,6 +74,10 @@ def methods(r: int, T: int, lr: float, betas: tuple[float, float]) -> dict[str, 
         "DCT-AdamW": dict(optimizer_factory=dct, lr=lr),
         "LOST": dict(factory=lambda s: lost_factory(rank=r, density=0.03, init="svd", seed=s),
                      optimizer_factory=adamw, lr=lr),
+        # controls: GaLore's unprojected parameters (embeddings, norms, biases) run at lr/α
+        "full (lr/0.25)": dict(optimizer_factory=adamw, lr=lr / 0.25),
+        "BA (lr/0.25)": dict(factory=lambda s: lowrank_factory(rank=r, init="random", seed=s),
+                             optimizer_factory=adamw, lr=lr / 0.25),
     }
 
 
@@ -92,7 +97,24 @@ def main() -> None:
     ap.add_argument("--methods", default="")
     ap.add_argument("--device", default=None, help="e.g. cuda (the bed moves model and batches)")
     ap.add_argument("--out", default="out/pretrain_bed")
+    ap.add_argument("--summarize", nargs="*", default=None, metavar="RESULTS_JSON",
+                    help="only print the table and plot from results.json files of earlier runs "
+                         "(e.g. one per seed run in parallel)")
     a = ap.parse_args()
+    if a.summarize:
+        results, names = [], []
+        for f in a.summarize:
+            d = json.loads(Path(f).read_text())
+            results += d["results"]
+            names += [x["method"] for x in d["results"] if x["method"] not in names]
+            saved = d["args"]
+        for k in ("steps", "batch_size", "width", "layers", "seq_len", "interval"):
+            setattr(a, k, saved[k])
+        a.seeds = ",".join(sorted({str(x["seed"]) for x in results}))
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        summarize(results, names, out, d["rank"], a)
+        return
 
     import torch
 
