@@ -77,7 +77,15 @@ def main() -> None:
 
     rows = []
     seeds = [int(s) for s in a.seeds.split(",")]
-    for cfg in a.configs.split(","):
+    cont = []
+    for seed in seeds:  # control: the float model trained as many more epochs as the compressed ones
+        net = copy.deepcopy(base)
+        train(net, data, epochs=a.e1 + a.e2, lr=1e-3, seed=seed)
+        storage(net, dtype="float16")
+        cont.append(accuracy(net, data.test))
+    print(f"control: base + {a.e1 + a.e2} more float epochs, as float16: accuracy "
+          f"{statistics.fmean(cont):.4f} ± {statistics.stdev(cont) if len(cont) > 1 else float('nan'):.4f}")
+    for cfg in filter(None, a.configs.split(",")):
         m, k = (int(v) for v in cfg.split(":"))
         variants = [("PQ", None), ("LR²VQ d̃=ID", "id")]
         variants += [(f"LR²VQ d̃={d}", d) for d in (int(v) for v in a.sweep.split(",")) if d <= m]
