@@ -123,4 +123,4 @@ def layers_command(
     c.out.print(t)
     if not quiet:
         c.out.print("ID: global intrinsic dimension; local: per-row ID over --k neighbours; PR: participation "
-                    "ratio; erank: effective rank; DSE: diffusion spectral entropy (nats)")
+                    "ratio; erank: effective rank; DSE: diffusion spectral entropy (bits)")

@@ -1,4 +1,4 @@
-"""Plot of the storage-vs-quality front: log2(bytes per vector) against recall@k (and nDCG@10)."""
+"""Plot of the storage-vs-quality front: bytes per vector (log scale) against recall@k (and nDCG@10)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def plot_frontier(fr: Any, path: str | os.PathLike, *, chosen: Any = None, title
         panels.append(("ndcg_at_10", "nDCG@10", fr.float32_ndcg))
     for ax, (key, label, ref) in zip(axes, panels):
         rows = [r for r in fr.reports if getattr(r, key) is not None]
-        x = np.log2([r.bytes_per_vector for r in rows])
+        x = [r.bytes_per_vector for r in rows]
         y = [getattr(r, key) for r in rows]
         ax.scatter(x, y, s=18, color="0.6", label="evaluated codecs", zorder=2)
         front = sorted((r for r in rows if not r.rescored), key=lambda r: r.bytes_per_vector)
@@ -42,20 +42,23 @@ def plot_frontier(fr: Any, path: str | os.PathLike, *, chosen: Any = None, title
         for r in front:
             if getattr(r, key) > best:
                 best = getattr(r, key)
-                fx.append(np.log2(r.bytes_per_vector))
+                fx.append(r.bytes_per_vector)
                 fy.append(best)
         ax.step(fx, fy, where="post", color="tab:blue", lw=1.5, label="Pareto front", zorder=3)
         ax.axhline(ref, color="k", ls=":", lw=1, label="float32" + (f" ({ref:.4f})" if key != "recall" else ""))
         if chosen is not None and getattr(chosen, key) is not None:
-            ax.scatter([np.log2(chosen.bytes_per_vector)], [getattr(chosen, key)], s=110, marker="*",
+            ax.scatter([chosen.bytes_per_vector], [getattr(chosen, key)], s=110, marker="*",
                        color="tab:red", zorder=4, label=f"chosen: {chosen.name}")
         for r in fr.front if key == "recall" else []:
-            ax.annotate(r.name, (np.log2(r.bytes_per_vector), r.recall), fontsize=6, xytext=(3, -8),
+            ax.annotate(r.name, (r.bytes_per_vector, r.recall), fontsize=6, xytext=(3, -8),
                         textcoords="offset points")
-        ax.set_xlabel("log2(bytes per vector)")
-        ax.set_ylabel(label)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(_bytes_formatter())
+        ax.set_xlabel("bytes per vector (log scale)")
+        ax.set_ylabel(label + " (fraction)" if key == "recall" else label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        # below the axes, so it never hides points or their labels
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     lo, hi = fr.dimension_ci
     axes[0].text(0.02, 0.97, f"intrinsic dimension {fr.dimension:.1f} [{lo:.1f}, {hi:.1f}] (TwoNN)\n"
                              f"{fr.n_corpus} × {fr.dim} float32 = {4 * fr.dim} B/vector"
@@ -64,3 +67,9 @@ def plot_frontier(fr: Any, path: str | os.PathLike, *, chosen: Any = None, title
                  bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
     fig.suptitle(title or "storage vs retrieval quality")
     return save_figure(fig, path)
+
+
+def _bytes_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: f"{v:g}")

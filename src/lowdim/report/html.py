@@ -30,7 +30,7 @@ def _cell(v: Any) -> str:
 #: What the abbreviated column names of the reports mean (shown under a table that uses them).
 GLOSSARY = {
     "PR": "participation ratio (Σλ)² / Σλ² of the covariance spectrum: a linear dimension",
-    "DSE": "diffusion spectral entropy (Liao et al. 2023), in nats",
+    "DSE": "diffusion spectral entropy (Liao et al. 2023), in bits",
     "erank": "effective rank exp(entropy of the normalised singular values) (Roy & Vetterli 2007)",
     "ID": "intrinsic dimension",
     "CI": "confidence interval",

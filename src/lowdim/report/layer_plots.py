@@ -31,7 +31,7 @@ def plot_layer_profile(reports: Sequence[Any], path: str | os.PathLike, *, title
     ax.plot(x, [r.participation_ratio for r in reports], "^:", label="participation ratio")
     ax.set_xticks(x, names, rotation=45 if max(len(n) for n in names) > 6 else 0, ha="right")
     ax.set_xlabel("layer")
-    ax.set_ylabel("dimension")
+    ax.set_ylabel("dimension (number of coordinates)")
     ax.legend(fontsize=8)
     ax.set_title(title or "intrinsic dimension across layers")
     return save_figure(fig, path)
@@ -62,10 +62,11 @@ def plot_over_training(history: Sequence[Any], path: str | os.PathLike, *, layer
     for name in names:
         rs = sorted((r for r in rows if r.name == name), key=lambda r: r.step)
         steps = [r.step for r in rs]
-        axes[0].plot(steps, [r.local_mean for r in rs], "o-", ms=3, label=name)
+        label = f"layer {name}" if not name.startswith("layer") else name
+        axes[0].plot(steps, [r.local_mean for r in rs], "o-", ms=3, label=label)
         if has_dse:
-            axes[1].plot(steps, [np.nan if r.dse is None else r.dse for r in rs], "o-", ms=3, label=name)
-    axes[0].set_ylabel("mean local ID")
+            axes[1].plot(steps, [np.nan if r.dse is None else r.dse for r in rs], "o-", ms=3, label=label)
+    axes[0].set_ylabel("mean local ID (dimensions)")
     if has_dse:
         axes[1].set_ylabel("DSE (bits)")
     for ax in axes[:2]:

@@ -38,7 +38,7 @@ def save_figure(fig: Any, path: str | os.PathLike) -> Path:
         raise LowdimError(f"plot file {str(p)!r} must end in one of {', '.join(_FORMATS)}")
     fig.tight_layout()
     with atomic_path(p) as tmp:
-        fig.savefig(tmp, format=p.suffix[1:].lower(), dpi=120)
+        fig.savefig(tmp, format=p.suffix[1:].lower(), dpi=120, bbox_inches="tight")  # nothing clipped
     plt.close(fig)
     return p
 
@@ -52,10 +52,10 @@ def plot_id_result(res: IDResult, path: str | os.PathLike, *, title: str = "") -
     if res.scale_curve is not None:
         ax, c = axes[i], res.scale_curve
         ax.plot(c.scale, c.dimension, "o-", label=res.method)
-        ax.fill_between(c.scale, c.ci_low, c.ci_high, alpha=0.25)
+        ax.fill_between(c.scale, c.ci_low, c.ci_high, alpha=0.25, label="95% confidence band")
         ax.axhline(res.dimension, color="k", ls="--", lw=1, label=f"global {res.dimension:.2f}")
         ax.set_xscale("log")
-        ax.set_xlabel(c.label)
+        ax.set_xlabel(f"{c.label} (log scale)")
         ax.set_ylabel("intrinsic dimension")
         ax.legend()
         i += 1
@@ -64,7 +64,7 @@ def plot_id_result(res: IDResult, path: str | os.PathLike, *, title: str = "") -
         ax.hist(res.local, bins=50, color="tab:orange", alpha=0.8)
         ax.axvline(res.dimension, color="k", ls="--", lw=1, label=f"global {res.dimension:.2f}")
         ax.set_xlabel("local intrinsic dimension")
-        ax.set_ylabel("points")
+        ax.set_ylabel("number of points")
         ax.legend()
         i += 1
     if panels == 0:

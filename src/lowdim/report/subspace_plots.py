@@ -39,11 +39,13 @@ def plot_d90(result: Any, path: str | os.PathLike, *, title: str = "") -> Path:
         ax.axvline(result.d90, color="tab:green", ls=":", lw=1.5, label=f"d90 = {result.d90}")
         lo_ci, hi_ci = result.ci
         if lo_ci is not None:
-            ax.axvspan(lo_ci, hi_ci if hi_ci is not None else max(ds), color="tab:green", alpha=0.1)
+            ax.axvspan(lo_ci, hi_ci if hi_ci is not None else max(ds), color="tab:green", alpha=0.1,
+                       label=f"d90 interval [{lo_ci}, {hi_ci if hi_ci is not None else '>' + str(max(ds))}]")
     ax.set_xscale("log")
     ax.set_ylim(max(-0.02, min([*means, result.threshold_value]) - 0.1), max(1.02, result.baseline + 0.02))
-    ax.set_xlabel("subspace dimension d")
-    ax.set_ylabel(result.config.get("metric", "metric"))
+    ax.set_xlabel("subspace dimension d (log scale)")
+    metric = result.config.get("metric", "metric")
+    ax.set_ylabel(f"{metric} (fraction)" if "accuracy" in str(metric) else str(metric))
     ax.legend(fontsize=7, loc="lower right")
     cfg = result.config
     ax.set_title(title or f"{cfg.get('task', '')}: {cfg.get('projection', '')}"
