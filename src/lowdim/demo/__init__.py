@@ -19,6 +19,7 @@ SECTIONS: list[str] = [
     "lowdim.demo.layers_section",
     "lowdim.demo.d90_section",
     "lowdim.demo.compress_section",
+    "lowdim.demo.lowrank_section",
 ]
 
 
