@@ -14,7 +14,7 @@ flat scan of all n codes, one thread each, best of 3, in this run (lowdim scores
 never decoding the corpus). Training time is shown, never used to weaken a peer.
 
 Corpora (build the three cached ones first; see benchmarks/compress_corpora.py):
-scifact-minilm (shared data), manpages-minilm, pydoc-mpnet, mnist-pixels (L2-normalised pixels).
+scifact-minilm (shared data), manpages-minilm, pydoc-mpnet-static, mnist-pixels (L2-normalised pixels).
 
 Run:  LOWDIM_DATA=/path/to/shared/data python benchmarks/compress_frontier.py
       [--corpora scifact-minilm,manpages-minilm] [--budgets 384,192,96,48,24,12] [--no-cache]
@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from compress_corpora import cache_dir
 
-CORPORA = ["scifact-minilm", "manpages-minilm", "pydoc-mpnet", "mnist-pixels"]
+CORPORA = ["scifact-minilm", "manpages-minilm", "pydoc-mpnet-static", "mnist-pixels"]
 BUDGETS = [384, 192, 96, 48, 24, 12]
 
 

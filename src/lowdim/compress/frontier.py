@@ -159,6 +159,8 @@ def _fixed_estimate(name: str, D: int, d: int) -> float:
     """Fixed bytes a candidate will store (planning only; reports use the fitted codec's bytes)."""
     q = name.split("+")[-1]
     red = 2 * D * d + 4 * D if "+" in name and name.startswith("pca") else 0
+    if q.startswith("faiss:RaBitQ"):
+        return red + 4 * D + 2048
     if q.startswith("faiss:"):
         return red + 4 * D * D + 4 * 256 * D + 2048
     per_dim = {"int8": 8, "int4": 8, "fp8-e4m3": 4, "binary": 12}.get(q, 0)
@@ -201,6 +203,8 @@ def candidate_names(D: int, spectrum: np.ndarray, dimension: float, budgets: lis
     for B in sorted(set(budgets), reverse=True):
         if n is not None and B <= D:  # codes and kept axes chosen together for this n
             names.append(f"pca+alloc{B}@{n}")
+            if 8 * B >= D:  # raw coordinates: no axes to store, for when axes cost too much
+                names.append(f"alloc{B}@{n}")
         elif B < D:  # above 8 bits/dimension there is nothing left to allocate
             names.append(f"pca+alloc{B}")
         # PCA truncation + rotated int4 at the width that fills B; never below the ID
@@ -212,6 +216,11 @@ def candidate_names(D: int, spectrum: np.ndarray, dimension: float, budgets: lis
             names.append(f"pca{d}-rot+int4")
             if prefix_energy is not None and prefix_energy >= 0.95:
                 names.append(f"trunc{d}+int4")
+        # RaBitQ (Gao & Long 2024): a rotation estimator with almost no fixed state
+        if faiss:
+            fitting = [b for b in range(1, 9) if fits(f"faiss:RaBitQ{b}", _rabitq_bytes(D, b), D, B)]
+            if fitting:
+                names.append("faiss:RaBitQ" + (str(max(fitting)) if max(fitting) > 1 else ""))
         # product quantization only below one bit per ambient dimension
         if faiss and B <= D // 8:
             m = int(B - (0 if n is None else _fixed_estimate("faiss:", D, 0) / n))
@@ -466,6 +475,11 @@ def recommend(corpus: Any, queries: Any = None, *, budget_bytes: float | None = 
     return Recommendation(codec=codec, report=choice, frontier=fr, reason=reason)
 
 
+def _rabitq_bytes(D: int, bits: int) -> int:
+    """Code bytes of FAISS RaBitQ: packed bits plus its per-vector correction factors."""
+    return -(-D * bits // 8) + (8 if bits == 1 else 20)
+
+
 def _bytes_of(name: str, D: int) -> int:
     """Bytes per vector of a candidate name, without fitting (as the grid builds them)."""
     q = name.split("+")[-1]
@@ -477,6 +491,8 @@ def _bytes_of(name: str, D: int) -> int:
         d = int(re.search(r"\d+", red).group())
     if q.startswith("alloc"):
         return int(q[5:].split("@")[0])
+    if q.startswith("faiss:RaBitQ"):
+        return _rabitq_bytes(d, int(q[len("faiss:RaBitQ"):] or 1))
     if q.startswith("faiss:"):
         import re
 
