@@ -243,7 +243,7 @@ class SpectralProfile:
         rows = []
         for ms in self.modules:
             w = ms.weight
-            inp = "-" if not ms.inputs else (f"{ms.inputs['id']:.1f} [{ms.inputs['ci'][0]:.1f}, "
+            inp = "-" if not ms.inputs or ms.inputs.get("id") is None else (f"{ms.inputs['id']:.1f} [{ms.inputs['ci'][0]:.1f}, "
                                              f"{ms.inputs['ci'][1]:.1f}]")
             rows.append([ms.name, f"{ms.m}×{ms.n}", f"{w.get('effective_rank', 0):.1f}",
                          f"{w.get('stable_rank', 0):.1f}", str(w.get("energy_rank_90", "-")),
@@ -281,9 +281,12 @@ def _inputs(model: Any, loader: Iterable[Any], names: list[str], *, max_samples:
             X = X.reshape(len(X), -1)
             lam = _spectrum(X) ** 2
             ratio = lam / lam.sum() if lam.sum() > 0 else lam
-            res = estimate(X, method=id_method, random_state=random_state)
-            out[name] = {"id": float(res.dimension), "ci": [float(res.ci[0]), float(res.ci[1])],
-                         "method": res.method, "n_rows": len(X),
+            if id_method is None:  # explained variance only
+                d_id, ci, meth = None, None, None
+            else:
+                res = estimate(X, method=id_method, random_state=random_state)
+                d_id, ci, meth = float(res.dimension), [float(res.ci[0]), float(res.ci[1])], res.method
+            out[name] = {"id": d_id, "ci": ci, "method": meth, "n_rows": len(X),
                          "variance_ratio": ratio.tolist(), "explained_variance": np.cumsum(ratio).tolist()}
     finally:
         acts.cleanup()
@@ -292,7 +295,7 @@ def _inputs(model: Any, loader: Iterable[Any], names: list[str], *, max_samples:
 
 def profile(model: Any, loader: Iterable[Any] | None = None, *, targets: str | Sequence[str] = "all-linear",
             what: Sequence[str] = ("weights", "inputs"), reference: Any = None, max_samples: int = 2000,
-            id_method: str = "twonn", device: Any = None, random_state: int = 0,
+            id_method: str | None = "twonn", device: Any = None, random_state: int = 0,
             name: str | None = None) -> SpectralProfile:
     """Measure the spectra of every target module of ``model``.
 
@@ -309,8 +312,9 @@ def profile(model: Any, loader: Iterable[Any] | None = None, *, targets: str | S
     reference : nn.Module or state dict, optional
     max_samples : int, default=2000
         Input rows kept per module (seeded uniform subsample).
-    id_method : str, default="twonn"
-        Estimator of the inputs' intrinsic dimension (:func:`lowdim.estimate`).
+    id_method : str or None, default="twonn"
+        Estimator of the inputs' intrinsic dimension (:func:`lowdim.estimate`); None measures
+        the explained-variance curve only.
 
     Returns
     -------

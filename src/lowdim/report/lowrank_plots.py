@@ -29,10 +29,11 @@ def plot_profile(prof: Any, path: str | os.PathLike | None = None, *, title: str
     for key, style, label in (("effective_rank", "o-", "effective rank"), ("stable_rank", "^:", "stable rank"),
                               ("energy_rank_90", "s--", "energy rank 90 %"), ("mp_rank", "d-", "above MP edge")):
         ax.plot(x, [ms.weight.get(key, np.nan) for ms in mods], style, label=f"W: {label}")
-    if any(ms.inputs for ms in mods):
-        d = np.array([ms.inputs["id"] if ms.inputs else np.nan for ms in mods])
-        lo = np.array([ms.inputs["ci"][0] if ms.inputs else np.nan for ms in mods])
-        hi = np.array([ms.inputs["ci"][1] if ms.inputs else np.nan for ms in mods])
+    if any(ms.inputs and ms.inputs.get("id") is not None for ms in mods):
+        has = [bool(ms.inputs and ms.inputs.get("id") is not None) for ms in mods]
+        d = np.array([ms.inputs["id"] if h else np.nan for ms, h in zip(mods, has)])
+        lo = np.array([ms.inputs["ci"][0] if h else np.nan for ms, h in zip(mods, has)])
+        hi = np.array([ms.inputs["ci"][1] if h else np.nan for ms, h in zip(mods, has)])
         ax.errorbar(x, d, yerr=[d - lo, hi - d], fmt="x", capsize=3, label="input ID (with interval)")
     if any(ms.update for ms in mods):
         ax.plot(x, [ms.update["mp_rank"] if ms.update else np.nan for ms in mods], "v", label="ΔW: above MP edge")
