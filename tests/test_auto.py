@@ -9,7 +9,7 @@ import pytest
 import lowdim
 from lowdim.datasets.out_of_family import make_out_of_family
 from lowdim.estimators import GRIDE, CalibratedTwoNN, TwoNN
-from lowdim.estimators.auto import AutoID, noise_floor
+from lowdim.estimators.auto import CALIBRATION_MIN_CORRECTION, AutoID, noise_floor
 from lowdim.estimators.graph import search_settings
 from lowdim.estimators.intervals import bca_from_samples, bootstrap_mean_statistic
 
@@ -43,7 +43,7 @@ def test_clean_low_and_high_dimension_branches():
     high = lowdim.estimate(X)
     assert high.method == "ctwonn" and high.calibration["n_read"] == 1500
     assert high.raw["twonn"] < high.dimension and abs(high.dimension - 40) < abs(high.raw["twonn"] - 40)
-    assert high.raw["calibration_correction"] > 0.16
+    assert high.raw["calibration_correction"] > CALIBRATION_MIN_CORRECTION
 
 
 def test_noise_floor_test():
