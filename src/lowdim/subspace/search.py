@@ -44,6 +44,7 @@ from lowdim.subspace.summary import (
     ACCURACY_INTERVAL,
     D90Result,
     accuracy_interval,
+    check_baseline,
     d90_interval,
     mean_ci,
 )
@@ -286,7 +287,7 @@ def find_d90(
     n_test, chance = task_obj.n_test, task_obj.chance
     if baseline is not None:
         baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=1.0 if bounded else math.inf)
-        _check_baseline(baseline, math.nan, math.nan, chance, threshold, threshold_rule, given=True)
+        check_baseline(baseline, math.nan, math.nan, chance, threshold, threshold_rule, given=True)
 
     config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
               "task_info": task_obj.info, "projection": projection, "said": bool(said), "normalize": normalize,
@@ -374,7 +375,7 @@ def find_d90(
     if baseline is None:
         execute("baseline", "baseline", [None])
         b_mean, b_lo, b_hi = interval([records[("baseline", None, s)]["metric"] for s in seed_list])
-        _check_baseline(b_mean, b_lo, b_hi, chance, threshold, threshold_rule, given=False, n_seeds=len(seed_list))
+        check_baseline(b_mean, b_lo, b_hi, chance, threshold, threshold_rule, given=False, n_seeds=len(seed_list))
     else:
         b_mean, b_lo, b_hi = float(baseline), math.nan, math.nan
     thr = threshold * b_mean if threshold_rule == "relative" else threshold
@@ -419,26 +420,6 @@ def find_d90(
                      threshold_rule=threshold_rule, threshold_value=thr, per_d=per_d, runs=runs,
                      n_params=D, config=config, seconds=round(time.perf_counter() - t_start, 3),
                      interval_method=config["interval_method"], n_test=n_test, chance=chance)
-
-
-def _check_baseline(mean: float, lo: float, hi: float, chance: float | None, threshold: float, rule: str, *,
-                    given: bool, n_seeds: int = 0) -> None:
-    """Refuse a baseline at chance, or one that cannot reach an absolute threshold."""
-    what = (f"the given baseline={mean:.4g}" if given else
-            f"the measured full-training baseline (mean {mean:.4f}, interval [{lo:.4f}, {hi:.4f}] over "
-            f"{n_seeds} seed{'s' if n_seeds != 1 else ''})")
-    low_end = mean if lo != lo else lo
-    if chance is not None and low_end <= chance:
-        raise LowdimError(
-            f"{what} does not beat the test set's majority-class rate {chance:.4f} by a clear margin"
-            f"{'' if given else ' (its interval reaches it)'}: the model did not learn the task, and a d90 "
-            "relative to it means nothing; train longer (epochs), change the baseline learning rates "
-            "(baseline_lrs, CLI --lr) or check the data")
-    high_end = mean if hi != hi else hi
-    if rule == "absolute" and high_end < threshold:
-        raise LowdimError(
-            f"{what} stays below the absolute threshold={threshold:g}: full training does not reach it, so no "
-            "subspace will; lower the threshold, use threshold_rule='relative', or improve the baseline")
 
 
 def _log_grid(d_min: int, d_max: int, factor: float) -> list[int]:

@@ -34,7 +34,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "d90_interval", "mean_ci"]
+from lowdim.errors import LowdimError
+
+__all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "check_baseline", "d90_interval", "mean_ci"]
 
 ACCURACY_INTERVAL = ("logit (delta method): seed spread s²/S plus binomial test-set error p(1-p)/n_test, "
                      "Student-t quantile on Welch-Satterthwaite df; inside (0, 1)")
@@ -119,6 +121,26 @@ def d90_interval(per_d: list[dict], d90: int | None, thr_lo: float, thr_hi: floa
     below = [r["d"] for r in per_d if r["d"] < d90 and r["ci_high"] < thr_lo]
     above = [r["d"] for r in per_d if r["d"] >= d90 and r["ci_low"] >= thr_hi]
     return (max(below) + 1 if below else low, min(above) if above else None)
+
+
+def check_baseline(mean: float, lo: float, hi: float, chance: float | None, threshold: float, rule: str, *,
+                    given: bool, n_seeds: int = 0) -> None:
+    """Refuse a baseline at chance, or one that cannot reach an absolute threshold (LowdimError)."""
+    what = (f"the given baseline={mean:.4g}" if given else
+            f"the measured full-training baseline (mean {mean:.4f}, interval [{lo:.4f}, {hi:.4f}] over "
+            f"{n_seeds} seed{'s' if n_seeds != 1 else ''})")
+    low_end = mean if lo != lo else lo
+    if chance is not None and low_end <= chance:
+        raise LowdimError(
+            f"{what} does not beat the test set's majority-class rate {chance:.4f} by a clear margin"
+            f"{'' if given else ' (its interval reaches it)'}: the model did not learn the task, and a d90 "
+            "relative to it means nothing; train longer (epochs), change the baseline learning rates "
+            "(baseline_lrs, CLI --lr) or check the data")
+    high_end = mean if hi != hi else hi
+    if rule == "absolute" and high_end < threshold:
+        raise LowdimError(
+            f"{what} stays below the absolute threshold={threshold:g}: full training does not reach it, so no "
+            "subspace will; lower the threshold, use threshold_rule='relative', or improve the baseline")
 
 
 def ci_text(ci: tuple, d90: int | None, d_max: int | None = None) -> str:
