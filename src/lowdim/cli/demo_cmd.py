@@ -17,7 +17,7 @@ def demo_command(
                                                    "{sections}")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of every section")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables; still prints "
-                                        "the report's path")] = False,
+                                        "the result: the report's path")] = False,
 ) -> None:
     """Run lowdim's measurements on embedded data sets; write tables, plots and index.html."""
     from lowdim.cli import _common as c

@@ -14,7 +14,7 @@ def embed_command(
     out: Annotated[Path, typer.Option("--out", "-o", "--output", help="Where to write the embeddings (.npy)")],
     field: Annotated[str, typer.Option("--field", help="Text field of .jsonl rows")] = "text",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per batch (≥ 1)")] = 32,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; the summary line is still printed")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; the result (summary line) is still printed")] = False,
 ) -> None:
     """Embed TEXTS with the bundled all-MiniLM-L6-v2 (384-d, unit length); never downloads."""
     from lowdim.cli import _common as c
