@@ -21,7 +21,7 @@ def demo_command(
 ) -> None:
     """Run lowdim's measurements on embedded data sets; write tables, plots and index.html."""
     from lowdim.cli import _common as c
-    from lowdim.demo import select_sections, run_demo
+    from lowdim.demo import run_demo, select_sections
 
     select_sections(only)  # unknown section names are refused before any work
     c.check_output("--out", out, folder=True)
