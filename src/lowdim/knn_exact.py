@@ -166,17 +166,18 @@ def certify(dk: np.ndarray, s_kc: np.ndarray, q: Side, idx: np.ndarray, ref: Sid
 def select_top(S: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``kc`` largest entries of every row of ``S`` (unordered).
 
-    Exact, and several times faster than ``argpartition`` on long rows: the kc-th largest of 32-way
-    strided group maxima is a lower bound ``t`` of each row's kc-th largest value, so the top kc
+    Exact, and several times faster than ``argpartition`` on long rows: the kc-th largest of strided
+    group maxima (up to 32 entries a group) is a lower bound ``t`` of each row's kc-th largest value, so the top kc
     lie among the few entries ``≥ t``; only those are partitioned. Rows of clustered or tied
     scores fall back to ``argpartition``.
     """
     b, n = S.shape
     if kc >= n:
         return np.broadcast_to(np.arange(n), (b, n)).copy(), S.copy()
-    groups = n // 32
-    if groups < 4 * kc or b == 0:
+    w = min(32, n // (4 * kc))  # group width: at least 4·kc groups
+    if w < 4 or b == 0:
         return _partition_top(S, kc)
+    groups = n // w
     cand = np.empty((b, kc), np.int64)
     vals = np.empty((b, kc), S.dtype)
     step = 64
@@ -184,10 +185,10 @@ def select_top(S: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
     for s in range(0, b, step):
         blk = S[s:s + step]
         r = len(blk)
-        G = blk[:, : 32 * groups].reshape(r, 32, groups).max(axis=1)
-        rem = n - 32 * groups
+        G = blk[:, : w * groups].reshape(r, w, groups).max(axis=1)
+        rem = n - w * groups
         if rem:
-            np.maximum(G[:, :rem], blk[:, 32 * groups:], out=G[:, :rem])
+            np.maximum(G[:, :rem], blk[:, w * groups:], out=G[:, :rem])
         t = np.partition(G, groups - kc, axis=1)[:, groups - kc]
         flat = np.flatnonzero(np.greater_equal(blk, t[:, None], out=mask[:r]))
         rows, cols = np.divmod(flat, n)
