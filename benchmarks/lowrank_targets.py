@@ -181,9 +181,9 @@ def planted(args: argparse.Namespace) -> dict:
         opt.step()
     prof2 = profile(student, what=("weights", "updates"), reference=base)
     plan2 = allocate(prof2, signal="update_mp", rule="threshold")
-    _row(f"student fine-tuned to the teacher ({args.planted_steps} Adam steps, final MSE {float(loss):.1e}): "
+    _row(f"student fine-tuned to the teacher ({args.planted_steps} Adam steps, final MSE {float(loss.detach()):.1e}): "
          "plan from its update spectrum", json.dumps(plan2.ranks), plan2.ranks == planted)
-    return {"planted": planted, "exact": plan.ranks, "learned": plan2.ranks, "student_mse": float(loss)}
+    return {"planted": planted, "exact": plan.ranks, "learned": plan2.ranks, "student_mse": float(loss.detach())}
 
 
 # ------------------------------------------------------------------------------- digits bed

@@ -72,8 +72,12 @@ def _energy_rank(e: np.ndarray, level: float) -> int:
     return int(np.searchsorted(np.cumsum(e) / tot, level - 1e-12) + 1)
 
 
-def spectrum_stats(s: Any, shape: tuple[int, int]) -> dict[str, float]:
+def spectrum_stats(s: Any, shape: tuple[int, int], *, floor: float = 0.0) -> dict[str, float]:
     """Rank summaries of the singular values ``s`` of an ``m × n`` matrix.
+
+    ``mp_rank`` counts the singular values above both the Marchenko–Pastur edge and ``floor``, a
+    numerical-rank tolerance (:func:`profile` passes eps(dtype) · max(m, n) · ‖W‖₂, so rounding
+    noise of an exactly low-rank update never counts as signal).
 
     Examples
     --------
@@ -88,7 +92,7 @@ def spectrum_stats(s: Any, shape: tuple[int, int]) -> dict[str, float]:
     e = s ** 2
     if s.size == 0 or s[0] <= 0:
         return {"effective_rank": 0.0, "stable_rank": 0.0, "energy_rank_90": 0, "energy_rank_99": 0,
-                "mp_rank": 0, "mp_edge": 0.0, "noise_sigma": 0.0}
+                "mp_rank": 0, "mp_edge": 0.0, "noise_sigma": 0.0, "numerical_floor": float(floor)}
     from lowdim.representations.layers import _erank
 
     lo, hi = min(m, n), max(m, n)
@@ -96,7 +100,8 @@ def spectrum_stats(s: Any, shape: tuple[int, int]) -> dict[str, float]:
     edge = sigma * (math.sqrt(m) + math.sqrt(n))
     return {"effective_rank": _erank(s), "stable_rank": float(e.sum() / e[0]),
             "energy_rank_90": _energy_rank(e, 0.90), "energy_rank_99": _energy_rank(e, 0.99),
-            "mp_rank": int(np.sum(s > edge * (1 + 1e-9))), "mp_edge": edge, "noise_sigma": sigma}
+            "mp_rank": int(np.sum(s > max(edge * (1 + 1e-9), floor))), "mp_edge": edge, "noise_sigma": sigma,
+            "numerical_floor": float(floor)}
 
 
 def weight_matrix(module: Any) -> np.ndarray:
@@ -349,9 +354,12 @@ def profile(model: Any, loader: Iterable[Any] | None = None, *, targets: str | S
         mod = mods[n]
         W = weight_matrix(mod)
         ms = ModuleSpectrum(name=n, kind=type(mod).__name__, m=int(W.shape[0]), n=int(W.shape[1]))
+        s_w = np.linalg.svd(W, compute_uv=False)
+        import torch
+
+        floor = float(torch.finfo(mod.weight.dtype).eps) * max(W.shape) * float(s_w[0] if s_w.size else 0.0)
         if "weights" in what:
-            s = np.linalg.svd(W, compute_uv=False)
-            ms.weight = {**spectrum_stats(s, W.shape), "singular_values": s.tolist()}
+            ms.weight = {**spectrum_stats(s_w, W.shape, floor=floor), "singular_values": s_w.tolist()}
         if "updates" in what:
             key = n + ".weight"
             if key not in ref:
@@ -359,7 +367,8 @@ def profile(model: Any, loader: Iterable[Any] | None = None, *, targets: str | S
             W0 = ref[key].detach().double().cpu()
             W0 = (W0.T if type(mod).__name__ == "Conv1D" else W0).reshape(W.shape[0], -1).numpy()
             s = np.linalg.svd(W - W0, compute_uv=False)
-            ms.update = {**spectrum_stats(s, W.shape), "singular_values": s.tolist()}
+            # the floor is relative to ‖W‖₂: W − W₀ carries the rounding of W itself
+            ms.update = {**spectrum_stats(s, W.shape, floor=floor), "singular_values": s.tolist()}
         out.append(ms)
     if "inputs" in what:
         measured = _inputs(model, loader, names, max_samples=max_samples, id_method=id_method,
