@@ -58,11 +58,30 @@ class _AllAtOnce:
             yield spec, fn(spec)
 
 
-def _ci_text(res) -> str:
-    lo, hi = res.ci
-    if lo is None:
-        return "—"
-    return f"[{lo}, {hi}]" if hi is not None else f"[{lo}, not reached within the tested range]"
+def partial(path: Path, n_test: int, threshold: float = 0.9) -> dict:
+    """What an unfinished results file shows so far: baseline and per-d intervals, both rules' verdicts."""
+    from lowdim.subspace.summary import accuracy_interval
+
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = [r for r in recs if r.get("type") == "run"]
+    by_d: dict = {}
+    for r in runs:
+        by_d.setdefault(r["d"], []).append(r["metric"])
+    base = accuracy_interval(by_d.pop(None), n_test) if None in by_d else None
+    out = {"file": path.name, "runs": len(runs), "run_minutes": round(sum(r["seconds"] for r in runs) / 60, 1),
+           "baseline": base and [round(x, 4) for x in base], "seeds_per_d": {}, "per_d": {}}
+    for d in sorted(by_d):
+        m, lo, hi = accuracy_interval(by_d[d], n_test)
+        verdict = {}
+        rules = [("absolute", threshold, threshold, threshold)]
+        if base:
+            rules.insert(0, ("relative", threshold * base[0], threshold * base[1], threshold * base[2]))
+        for rule, thr, lo_t, hi_t in rules:
+            verdict[rule] = ("passes clearly" if lo >= hi_t else "fails clearly" if hi < lo_t else
+                             "passes (mean)" if m >= thr else "fails (mean)")
+        out["seeds_per_d"][d] = len(by_d[d])
+        out["per_d"][d] = {"mean": round(m, 4), "ci": [round(lo, 4), round(hi, 4)], **verdict}
+    return out
 
 
 def curve(res) -> str:
@@ -87,8 +106,8 @@ def run(name: str, task: str, opts: dict, args, file: str = "", **kw) -> dict:
                    progress=progress, **kw)
     row = {"config": name, "D": res.n_params, "baseline": round(res.baseline, 4), "baseline_raw": res.baseline,
            "baseline_ci": [round(x, 4) for x in res.baseline_ci],
-           "threshold": round(res.threshold_value, 4), "d90": res.d90, "ci": list(res.ci), "ci_text": _ci_text(res),
-           "seeds": len(res.config["seeds"]), "interval": res.config.get("interval_method", "student-t"),
+           "threshold": round(res.threshold_value, 4), "d90": res.d90, "ci": list(res.ci), "ci_text": res.ci_text,
+           "seeds": len(res.config["seeds"]), "interval": res.interval_method,
            "tested": {p["d"]: round(p["mean"], 3) for p in res.per_d}, "curve": curve(res),
            "run_minutes": round(sum(r["seconds"] for r in res.runs) / 60, 1),
            "minutes": round((time.perf_counter() - t0) / 60, 2)}
@@ -154,10 +173,17 @@ def main() -> None:
     ap.add_argument("--spot-check", default="", help="minilm: only run pretrained DID and SAID at these d "
                     "(comma list) with projection seed --spot-seed, e.g. a second seed at the bracket")
     ap.add_argument("--spot-seed", type=int, default=1)
+    ap.add_argument("--partial", default="", help="print what these results files (comma list, in --out) show "
+                    "so far, without running anything; --n-test gives the test-set size (MNIST: 10000)")
+    ap.add_argument("--n-test", type=int, default=10000)
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     lrs = [float(x) for x in args.lrs.split(",")]
     rows = []
+    if args.partial:
+        for name in args.partial.split(","):
+            print(json.dumps(partial(Path(args.out) / name, args.n_test)), flush=True)
+        return
     if args.experiment == "minilm" and args.spot_check:
         args.epochs = 8 if args.epochs is None else args.epochs
         spot_check(args, lrs)
