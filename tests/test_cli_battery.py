@@ -79,7 +79,10 @@ def files(tmp_path_factory):
 
 
 def run(args, cwd, env=None, timeout=120):
-    e = {**os.environ, "COLUMNS": "100", **(env or {})}
+    env = dict(env or {})
+    if env.get("PYTHONPATH") and os.environ.get("PYTHONPATH"):  # e.g. an older typer under test
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
+    e = {**os.environ, "COLUMNS": "100", **env}
     e = {k: v for k, v in e.items() if v is not None}
     return subprocess.run([_lowdim(), *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
 
@@ -161,6 +164,30 @@ def test_bad_input_one_line_exit_code_nothing_left(case, files, tmp_path):
     assert list(tmp_path.iterdir()) == [], "a failed command left files behind"
 
 
+def _leaf_commands() -> list[list[str]]:
+    import typer.main
+
+    from lowdim.cli import app
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs is None:
+            return [path]
+        return [p for name, sub in subs.items() for p in walk(sub, [*path, name])]
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("cmd", _leaf_commands(), ids=" ".join)
+def test_every_command_unknown_option_and_help(cmd, tmp_path):
+    """Commands registered later (lowdim lowrank …) get the same clean endings for free."""
+    r = run([*cmd, "--no-such-option-here"], tmp_path)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "No such option" in r.stderr and f"lowdim {' '.join(cmd)} -h" in r.stderr
+    h = run([*cmd, "-h"], tmp_path)
+    assert h.returncode == 0 and h.stderr == "" and f"Usage: lowdim {' '.join(cmd)}" in h.stdout
+
+
 @pytest.mark.parametrize("args", [[], ["-h"], ["--help"], ["id", "-h"]])
 def test_help_exit_0_on_stdout(args, tmp_path):
     r = run(args, tmp_path)
@@ -183,8 +210,7 @@ def test_version(tmp_path):
 
 
 def test_quiet_still_prints_result_and_outputs_follow_umask(files, tmp_path):
-    r = run(["id", str(files / "plane.npy"), "-q", "--local", "l.npy", "--method", "twonn"], tmp_path,
-            {"PYTHONPATH": None})
+    r = run(["id", str(files / "plane.npy"), "-q", "--local", "l.npy", "--method", "twonn"], tmp_path)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert "twonn" in r.stdout and "local ID" in r.stdout and "note:" not in r.stdout
     mode = stat.S_IMODE((tmp_path / "l.npy").stat().st_mode)
