@@ -195,15 +195,28 @@ def digits(args: argparse.Namespace) -> dict:
     seeds = range(args.seeds)
     runs: dict[str, list[dict]] = {}
     configs = {"LoRA r=8": dict(method="lora", r=8), "full fine-tuning": dict(method="full")}
-    for lam in args.lams:
+    if args.only_plans:
+        configs = {"LoRA r=8": configs["LoRA r=8"]}
+    for lam in [] if args.only_plans else args.lams:
         configs[f"SoRA r=8 λ={lam:g}"] = dict(method="sora", r=8, lam=lam)
-    configs["SVFit all singular values"] = dict(method="svfit", r=10**6)
+    if not args.only_plans:
+        configs["SVFit all singular values"] = dict(method="svfit", r=10**6)
     from lowdim.lowrank.digits_bed import pretrained_mlp
 
     prof = profile(pretrained_mlp(0)[0], what=("weights",))
     from lowdim.lowrank.svfit import ranks_from_profile
 
-    configs["SVFit r = energy rank 90 %"] = dict(method="svfit", svfit_ranks=ranks_from_profile(prof))
+    if not args.only_plans:
+        configs["SVFit r = energy rank 90 %"] = dict(method="svfit", svfit_ranks=ranks_from_profile(prof))
+    # a measured plan at uniform LoRA r=8's parameter count (inputs: the fine-tuning task's images)
+    from lowdim.lowrank.digits_bed import rotated_digits
+    from lowdim.lowrank.plan import allocate
+
+    prof_in = profile(pretrained_mlp(0)[0], [rotated_digits(45.0).train[0]], what=("weights", "inputs"))
+    budget = 8 * sum(ms.m + ms.n for ms in prof_in.modules)
+    for sig in ("input_variance", "weight_energy"):
+        plan = allocate(prof_in, budget=budget, signal=sig)
+        configs[f"LoRA planned ({sig}, water-filling) {json.dumps(plan.ranks)}"] = dict(method="lora", plan=plan)
     for label, kw in configs.items():
         runs[label] = [run_method(seed=s, epochs=args.epochs, **kw) for s in seeds]
     lora = [r["test_acc"] for r in runs["LoRA r=8"]]
@@ -226,6 +239,8 @@ def digits(args: argparse.Namespace) -> dict:
             worst = max(r["export_max_rel_diff"] for r in rs)
             _row(f"{label}: exported PEFT LoRA reproduces outputs (max |Δ| / max |out|, float32)",
                  f"{worst:.1e} (abs {max(r['export_max_abs_diff'] for r in rs):.1e})", worst <= 1e-6)
+        if label.startswith("LoRA planned"):
+            _row(f"{label} vs uniform LoRA r=8 at the same budget", f"{m:.4f} vs {lm:.4f}", None)
         if label.startswith("SVFit"):
             frac = rs[0]["trainable_params"] / lora_params
             _row(f"{label}: ≤ 5 % of LoRA r=8's parameters ({frac:.1%}) within 1 point", f"{m:.4f}",
@@ -341,6 +356,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=40, help="digits bed: max fine-tuning epochs")
     ap.add_argument("--lams", type=float, nargs="+", default=[1.0, 3.0], help="SoRA per-gate L1 strengths")
+    ap.add_argument("--only-plans", action="store_true", help="digits: only LoRA r=8 and the planned LoRAs")
     ap.add_argument("--maestro-steps", type=int, default=600)
     ap.add_argument("--planted-steps", type=int, default=3000)
     ap.add_argument("--steps", type=int, default=200, help="char-LM steps")
