@@ -60,8 +60,9 @@ def data_dir(path: str | os.PathLike | None = None, *, what: str = "the data fol
             return Path(env)
         raise LowdimError(f"LOWDIM_DATA={env!r} is not a folder; point it at the folder that holds {what} "
                           "or unset it")
-    raise LowdimError(f"no data folder given for {what}: pass it (CLI: --data DIR) or set "
-                      "LOWDIM_DATA=/path/to/data (lowdim never downloads data)")
+    raise LowdimError(f"no data folder given for {what}: set LOWDIM_DATA=/path/to/data (the folder "
+                      "holding it) or pass the folder explicitly (--data DIR where a command has it); "
+                      "lowdim never downloads data")
 
 
 def _collection_dir(name_or_path: str | os.PathLike, data: str | os.PathLike | None) -> Path:
