@@ -3,7 +3,7 @@
 A bfloat16 GEMM runs 2–3× faster than a float32 one on such CPUs, but rounds every coordinate to
 8 significant bits. We use it only to *propose* candidates and then *certify* the answer:
 
-1. centre the data on the reference mean (float64) and round to bfloat16: ``x̃ = bf16(x − c)``,
+1. centre the data on a robust centre (:func:`lowdim.knn_exact.centre_of`) and round to bfloat16: ``x̃ = bf16(x − c)``,
    keeping the exact rounding error ``δx = (x − c) − x̃`` (float64);
 2. scores ``ŝ(q, r) = q̃·r̃ − ½‖r‖²`` from one bfloat16 GEMM (the norm term is carried in two
    extra bfloat16 columns, hi + lo), top-``kc`` candidates per query by ``torch.topk``;
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lowdim.knn_exact import rerank
+from lowdim.knn_exact import centre_of, rerank
 
 __all__ = ["bf16_fast", "bf16_knn", "score_error_bound"]
 
@@ -154,7 +154,7 @@ def _bf16_knn(torch: Any, R: np.ndarray, Q: np.ndarray, k: int, block_size: int 
               margin: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, D = R.shape
     kc = min(n, k + (max(8, k) if margin is None else int(margin)))
-    centre = R.mean(axis=0, dtype=np.float64)
+    centre = centre_of(R)
     Rb, r_sq, r_err, r_tn, r_tail = _prepare(R, centre, "norm", torch)
     if Q is R:
         Qb = Rb.clone()
