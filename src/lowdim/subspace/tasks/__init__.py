@@ -4,6 +4,12 @@
 ``device`` ("cpu"/"cuda"), ``epochs``, ``batch_size``, ``patience``, ``threads`` (torch
 threads during a run; 0 = leave as is, the small tasks default to 1); the MNIST tasks take
 ``data_dir`` (or ``$LOWDIM_MNIST_DIR``), the MiniLM task ``pretrained`` and ``n_pairs``.
+
+One input layout for every image task: float32 rows ``(N, n_features)`` (images flattened in C
+order, also the 28×28 MNIST IDX images); a model that needs the spatial layout restores it in its
+first layer (see :mod:`lowdim.subspace.tasks.vision`). Each task also knows its test-set size
+(``n_test``) and majority-class rate (``chance``), which :func:`~lowdim.subspace.find_d90` uses
+for its intervals and its refusal of an untrained baseline.
 """
 
 from __future__ import annotations
