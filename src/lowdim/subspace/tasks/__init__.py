@@ -3,7 +3,7 @@
 ``get_task(name, **options)`` builds one; :data:`TASKS` lists them. Options common to all:
 ``device`` ("cpu"/"cuda"), ``epochs``, ``batch_size``, ``patience``, ``threads`` (torch
 threads during a run; 0 = leave as is, the small tasks default to 1); the MNIST tasks take
-``data_dir`` (or ``$LOWDIM_MNIST_DIR``), the MiniLM task ``pretrained`` and ``n_pairs``.
+``data_dir`` (or ``$LOWDIM_MNIST_DIR``), the MiniLM task ``pretrained``, ``n_train``, ``n_eval``, ``max_length``.
 
 One input layout for every image task: float32 rows ``(N, n_features)`` (images flattened in C
 order, also the 28×28 MNIST IDX images); a model that needs the spatial layout restores it in its
