@@ -260,3 +260,15 @@ def test_adalora_callback_prunes_every_step():
     learned = cb.plan(pm)
     assert cb.calls == 30 and learned.total_rank == 2 * 2  # target_r=2 per module on average
     assert set(learned.ranks) == {"0", "2"}
+
+
+def test_package_is_lazy_and_every_export_resolves():
+    import subprocess
+
+    code = "import sys, lowdim, lowdim.lowrank; print('torch' in sys.modules, 'peft' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == \
+        ["False", "False"]
+    import lowdim.lowrank as lr
+
+    for name in lr.__all__:
+        assert getattr(lr, name) is not None
