@@ -47,7 +47,7 @@ def maestro(args: argparse.Namespace) -> dict:
     import torch
     from scipy.linalg import subspace_angles
 
-    from lowdim.lowrank.maestro import MaestroLinear, fit_maestro, nested_loss
+    from lowdim.lowrank.maestro import MaestroLinear, nested_loss
 
     out: dict = {}
     _header("Maestro: linear cases (SGD, as the reference notebook)")
@@ -61,7 +61,10 @@ def maestro(args: argparse.Namespace) -> dict:
     def angles(U: np.ndarray) -> list[float]:
         return [float(np.degrees(subspace_angles(U[:, :j], pcs[:, :j]).max())) for j in range(1, R + 1)]
 
+    parts = set(args.maestro_parts.split(","))
     for label, opt_name, lr in (("expected OD, SGD", "sgd", 0.1), ("expected OD, Adam", "adam", 0.01)):
+        if "ae" not in parts:
+            break
         torch.manual_seed(0)
         ae = MaestroLinear(d, d, R, bias=False)
         opt = torch.optim.SGD(ae.parameters(), lr=lr) if opt_name == "sgd" else torch.optim.Adam(ae.parameters(), lr=lr)
@@ -72,6 +75,20 @@ def maestro(args: argparse.Namespace) -> dict:
         a = angles(ae.U.detach().double().numpy())
         out[label] = a
         _row(f"synthetic AE (d={d}, R={R}), {label}: max principal angle ≤ 5°", f"{max(a):.2f}°", max(a) <= 5)
+    if "sampled" in parts:
+        _sampled_od(args, Xt, n, d, R, angles, out)
+    if "digits" in parts:
+        _digits_ae(args, out)
+    if "factor" in parts:
+        _factorisation(args, rng, out)
+    return out
+
+
+def _sampled_od(args: argparse.Namespace, Xt, n: int, d: int, R: int, angles, out: dict) -> None:
+    import torch
+
+    from lowdim.lowrank.maestro import MaestroLinear, fit_maestro
+
     torch.manual_seed(0)
     ae = MaestroLinear(d, d, R, bias=False)
     mse = lambda a, b: (a - b).pow(2).sum(1).mean()  # noqa: E731
@@ -84,8 +101,14 @@ def maestro(args: argparse.Namespace) -> dict:
     _row(f"synthetic AE, sampled OD (one width per step, as published), SGD, {args.maestro_steps * 2} steps",
          f"{max(a):.2f}°", max(a) <= 5)
 
+
+def _digits_ae(args: argparse.Namespace, out: dict) -> None:
+    import torch
+
     # sklearn digits linear autoencoder: reconstruction error at every width j vs PCA's
     from sklearn.datasets import load_digits
+
+    from lowdim.lowrank.maestro import MaestroLinear, nested_loss
 
     D = load_digits().data / 16.0
     D = D - D.mean(0)
@@ -109,6 +132,12 @@ def maestro(args: argparse.Namespace) -> dict:
          "worst +" + f"{100 * max(rel):.2f} % (per width: " + ", ".join(f"{100 * r:.1f}" for r in rel) + ")",
          max(rel) <= 0.03)
 
+
+def _factorisation(args: argparse.Namespace, rng, out: dict) -> None:
+    import torch
+
+    from lowdim.lowrank.maestro import MaestroLinear, nested_loss
+
     # low-rank factorisation: y = W* x, whitened x; group lasso + shrinking finds the rank
     m_, n_ = 20, 30
     sv = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
@@ -117,7 +146,7 @@ def maestro(args: argparse.Namespace) -> dict:
     Zt, Yt = torch.tensor(Z, dtype=torch.float32), torch.tensor(Z @ Ws.T, dtype=torch.float32)
     torch.manual_seed(0)
     fac = MaestroLinear(n_, m_, 10, bias=False)
-    opt = torch.optim.SGD(fac.parameters(), lr=0.02)
+    opt = torch.optim.SGD(fac.parameters(), lr=args.factor_lr)
     for step in range(1, args.maestro_steps * 2 + 1):
         opt.zero_grad()
         nested_loss(fac, Zt, Yt).backward()
@@ -135,8 +164,8 @@ def maestro(args: argparse.Namespace) -> dict:
          max(pre) < 0.01)
     _row("factorisation: importances within 2 % of the true singular values",
          f"worst {100 * imp_err.max():.2f} % ({', '.join(f'{v:.3f}' for v in imp[:5])})", imp_err.max() <= 0.02)
-    _row("factorisation: rank kept after shrinking (eps 0.02)", f"{fac.keep} (true 5)", fac.keep == 5)
-    return out
+    _row(f"factorisation: rank kept after shrinking (eps 0.02; SGD lr {args.factor_lr:g}, "
+         f"{args.maestro_steps * 2} steps)", f"{fac.keep} (true 5)", fac.keep == 5)
 
 
 # ------------------------------------------------------------------------------ planted ranks
@@ -357,6 +386,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40, help="digits bed: max fine-tuning epochs")
     ap.add_argument("--lams", type=float, nargs="+", default=[1.0, 3.0], help="SoRA per-gate L1 strengths")
     ap.add_argument("--only-plans", action="store_true", help="digits: only LoRA r=8 and the planned LoRAs")
+    ap.add_argument("--maestro-parts", default="ae,sampled,digits,factor")
+    ap.add_argument("--factor-lr", type=float, default=0.05)
     ap.add_argument("--maestro-steps", type=int, default=600)
     ap.add_argument("--planted-steps", type=int, default=3000)
     ap.add_argument("--steps", type=int, default=200, help="char-LM steps")
