@@ -68,6 +68,8 @@ def test_seeds_reproducible():
     ({"n": 2.5}, "n must be an integer"),
     ({"ambient_dim": 0}, "ambient_dim=0"),
     ({"subspace_dims": 3}, "subspace_dims must be a sequence"),
+    ({"subspace_dims": "23"}, "subspace_dims must be a sequence"),
+    ({"noise": True}, "noise must be a non-negative number"),
     ({"subspace_dims": ()}, "subspace_dims is empty"),
     ({"subspace_dims": (2, 0)}, r"subspace_dims\[1\]=0"),
     ({"subspace_dims": (2, 11)}, r"subspace_dims\[1\]=11 .*ambient_dim=10"),

@@ -28,7 +28,7 @@ __all__ = ["distance_to_subspaces", "molrg"]
 
 
 def _dims(subspace_dims: Any, ambient_dim: int) -> tuple[int, ...]:
-    if isinstance(subspace_dims, (int, np.integer)) or not isinstance(subspace_dims, Sequence | np.ndarray):
+    if isinstance(subspace_dims, (int, np.integer, str, bytes)) or not isinstance(subspace_dims, Sequence | np.ndarray):
         raise LowdimError(f"subspace_dims must be a sequence of positive integers (one per component), "
                           f"got {subspace_dims!r}; e.g. subspace_dims=(2, 4, 8)")
     if len(subspace_dims) == 0:
@@ -96,6 +96,8 @@ def molrg(n: int, *, ambient_dim: int, subspace_dims: Sequence[int], noise: floa
     dims = _dims(subspace_dims, D)
     w = _weights(weights, len(dims))
     try:
+        if isinstance(noise, bool):
+            raise TypeError
         sigma = float(noise)
     except (TypeError, ValueError):
         raise LowdimError(f"noise must be a non-negative number, got {noise!r}") from None
