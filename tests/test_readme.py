@@ -33,8 +33,8 @@ FAST: list[tuple[str, str]] = [
                                           'baseline=0.95, task_options={"epochs": 2},'),
     (r"--task mnist1d_mlp --seeds 5", "--task mnist1d_mlp --seeds 1 --d-min 64 --d-max 64 --max-bisect 0 --epochs 1 "
                                       "--baseline 0.5"),
-    (r"--workers 8", "--workers 2"),
-    (r"connect\(workers=8\)", "connect(workers=2)"),
+    (r"--workers 8", "--workers 1"),
+    (r"connect\(workers=8\)", "connect(workers=1)"),
     (r"queries=20_000", "queries=500"),
     (r"seeds=2, results=\"wine-runs.jsonl\"", 'seeds=1, d_max=128, max_bisect=1, results="wine-runs.jsonl"'),
 ]
