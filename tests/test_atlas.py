@@ -107,7 +107,7 @@ def test_find_d90_with_task_vectors_finds_the_right_coefficient():
     basis = torch.stack([torch.randn(6, generator=g), torch.randn(6, generator=g), tau_star])
     res = find_d90("linreg", model_fn=_net, train_fn=functools.partial(_train_fn, X=X, y=y),
                    evaluate_fn=functools.partial(_eval_fn, X=X, y=y), projection="task_vectors", basis=basis,
-                   seeds=1, threshold=0.999, threshold_rule="absolute", lrs=(0.1,), d_min=1)
+                   seeds=1, threshold=0.999, threshold_rule="absolute", lrs=(0.1,), baseline_lrs=(0.1,), d_min=1)
     assert res.d90 == 3 and res.config["basis"]["shape"] == [3, 6]
     assert [r["d"] for r in res.per_d] == [1, 2, 3] and not res.per_d[1]["passes"]
 
