@@ -9,9 +9,10 @@ the EDM denoising loss E‖D(x₀ + σε, σ) − x₀‖² (Karras et al. 2022)
 - the paper's **low-rank parameterisation** D(x, σ) = Σ_k w_k(x, σ) U_k U_kᵀ x / (1 + σ²) with
   softmax weights w_k ∝ exp(‖U_kᵀx‖² / (2σ²(1 + σ²))) and orthonormal U_k (the posterior mean of
   the MoLRG). The paper shows that minimising its training loss is the subspace-clustering problem
-  max Σ_k Σ_{i∈C_k} ‖U_kᵀx_i‖²; we solve that problem directly (K-subspaces, best of several
-  restarts; directions no training point constrains stay at their random initial values) and check
-  the optimisation by the Monte-Carlo denoising loss of the learned bases against the true ones;
+  max Σ_k Σ_{i∈C_k} ‖U_kᵀx_i‖²; we solve that problem directly (K-subspaces from 8 starts, half
+  random, half seeded by each point's most aligned neighbours; directions no training point
+  constrains stay at their random initial values) and record the Monte-Carlo denoising loss of the
+  learned bases next to that of the true ones;
 - a **small MLP** (2 hidden layers, EDM preconditioning, Adam), trained for a fixed budget.
 
 Samples come from the deterministic Heun sampler of EDM. Each generated sample x is scored by its
@@ -19,8 +20,15 @@ distance to the true subspaces (relative: min_k ‖(I − U_kU_kᵀ)x‖ / ‖x�
 sample (relative to the median distance from fresh true samples to the training set):
 memorised = nearer than 1/5 of that median; generalised = not memorised and within 0.1 of a true
 subspace. Local ID of the generated samples (``lowdim.local_id``, TwoNN over 20 neighbours) is
-compared with d. Claim tested: the number of samples needed to generalise grows linearly with d,
-with a sharp memorisation/failure → generalisation transition.
+compared with d, and the denoiser's test/train MSE at σ = 0.1 (≫ 1: memorising, ≈ 1: generalising)
+is recorded. Claim tested: the number of samples needed to generalise grows linearly with d, with a
+sharp memorisation/failure → generalisation transition.
+
+Measured (2 shared CPU cores, one thread, ~40 s CPU): the low-rank denoiser's generalised fraction
+jumps from ≤ 0.11 at N = d − 1 to ≥ 0.96 at N = d for d = 2, 4, 6, 8 (N* = 1.00 d − 0.58, R² = 1.000):
+the claim holds for the paper's parameterisation. The small MLP, at this CPU budget (1,000 Adam
+steps), memorises at N = 1 but never puts its samples on the subspaces (local ID of its samples
+10–26, not d), so the claim is not confirmed for a generic network at this scale.
 
 Run:  python examples/repro_molrg_diffusion.py --out runs/molrg [--quick]
 """
@@ -81,11 +89,37 @@ def _complete(B: np.ndarray, d: int, rng: np.random.Generator) -> np.ndarray:
     return Q[:, :d]
 
 
-def fit_lowrank(X: np.ndarray, d: int, rng: np.random.Generator, restarts: int = 10, iters: int = 30) -> np.ndarray:
-    """Maximise Σ_k Σ_{i∈C_k} ‖U_kᵀx_i‖² (the low-rank denoiser's training loss, Wang et al. Thm. 1)."""
+def _seeded_init(X: np.ndarray, d: int, rng: np.random.Generator) -> np.ndarray:
+    """Initial bases from one random point's most aligned neighbours (|cos|, as in thresholding subspace
+    clustering, Heckel & Bölcskei 2015), then the points least explained by them, and so on."""
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-300)
+    free = np.ones(len(X), bool)
+    U = []
+    for _ in range(K):
+        idx = np.flatnonzero(free)
+        if len(idx) == 0:
+            U.append(np.linalg.qr(rng.standard_normal((X.shape[1], d)))[0])
+            continue
+        a = rng.choice(idx)
+        near = idx[np.argsort(-np.abs(Xn[idx] @ Xn[a]))[:d]]
+        B = np.linalg.svd(X[near].T, full_matrices=False)[0]
+        r = int(np.linalg.matrix_rank(X[near]))
+        U.append(_complete(B[:, :r], d, rng))
+        expl = (((X @ U[-1]) ** 2).sum(1)) / np.maximum((X**2).sum(1), 1e-300)
+        free &= expl < 0.5
+    return np.stack(U)
+
+
+def fit_lowrank(X: np.ndarray, d: int, rng: np.random.Generator, restarts: int = 8, iters: int = 20) -> np.ndarray:
+    """Maximise Σ_k Σ_{i∈C_k} ‖U_kᵀx_i‖² (the low-rank denoiser's training loss, Wang et al. Thm. 1).
+
+    K-subspaces (alternate assignment and per-cluster SVD) from ``restarts`` starts, half random and
+    half seeded by :func:`_seeded_init`; the best objective wins.
+    """
     best, best_obj = None, -np.inf
-    for _ in range(restarts):
-        U = np.stack([np.linalg.qr(rng.standard_normal((X.shape[1], d)))[0] for _ in range(K)])
+    for r in range(restarts):
+        U = (np.stack([np.linalg.qr(rng.standard_normal((X.shape[1], d)))[0] for _ in range(K)]) if r % 2
+             else _seeded_init(X, d, rng))
         for _ in range(iters):
             lab = np.argmax((np.einsum("nd,kdj->nkj", X, U) ** 2).sum(-1), axis=1)
             new = []
@@ -255,7 +289,7 @@ def main() -> None:
         hidden, steps, batch = a.mlp_hidden or 32, a.mlp_steps or 30, 64
     else:
         dims, ns_lr, n_gen, n_steps = [2, 4, 6, 8], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 24], 1000, 24
-        mdims, ns_mlp = [2, 4, 8], [1, 2, 4, 8, 16, 32, 64]
+        mdims, ns_mlp = [2, 4, 8], [1, 2, 4, 8, 16, 32]
         hidden, steps, batch = a.mlp_hidden or 128, a.mlp_steps or 1000, 128
     sigmas = edm_sigmas(n_steps)
     data = {}
@@ -418,14 +452,14 @@ def _plot(res: dict, dims: list[int], mdims: list[int], ns_lr: list[int], ns_mlp
         pts = [(d, n) for d, n in zip(ds, summ[name][key].values(), strict=True) if n is not None]
         if pts:
             ax[1, 0].plot(*zip(*pts, strict=True), style, ms=7, label=lab)
-    ax[1, 0].plot(dims, [d + 1 for d in dims], ":", color="grey", label="N = d + 1 (identifiable subspaces)")
+    ax[1, 0].plot(dims, dims, ":", color="grey", label="N = d")
     ax[1, 0].set(xlabel="intrinsic dimension d of each component", ylabel="training samples per component N",
                  title="transitions: samples needed vs intrinsic dimension")
-    ax[1, 1].set(xscale="log", yscale="log", xlabel="training samples per component N",
+    ax[1, 1].set(xscale="log", xlabel="training samples per component N",
                  ylabel="median local ID of generated samples", title="local ID of the samples (dotted: true d)")
     ticks = [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= max(max(ns_lr), max(ns_mlp))]
     for x in ax.flat:
-        x.legend(fontsize=6, ncol=2)
+        x.legend(fontsize=6, ncol=2, loc="center right" if x is ax[0, 1] else "best")
         if x is not ax[1, 0]:
             x.set_xticks(ticks, [str(t) for t in ticks], fontsize=8)
             x.minorticks_off()
