@@ -179,12 +179,14 @@ def simple_kinds() -> list[str]:
     return kinds
 
 
-def cached(corpus: str, key: str, fn, use_cache: bool) -> dict:
+def cached(corpus: str, key: str, fn, use_cache: bool, cached_only: bool = False) -> dict | None:
     d = cache_dir() / "results" / corpus
     f = d / (re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".npz")
     if use_cache and f.is_file():
         with np.load(f) as z:
             return {k: (z[k] if k == "top" else z[k].item()) for k in z.files}
+    if cached_only:
+        return None
     r = fn()
     d.mkdir(parents=True, exist_ok=True)
     np.savez(f, **r)
@@ -198,6 +200,8 @@ def main() -> None:
     ap.add_argument("--corpora", default=",".join(CORPORA))
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="peers: use only cached results (another run is still training the rest) and list the missing")
     ap.add_argument("--json", default=None, help="also write all rows to this JSON file")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -207,7 +211,7 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     allrows = []
     for corpus in args.corpora.split(","):
-        allrows += run_corpus(corpus, *load(corpus, args.data), budgets, not args.no_cache)
+        allrows += run_corpus(corpus, *load(corpus, args.data), budgets, not args.no_cache, args.cached_only)
     print("\nSummary (winner by paired-bootstrap 95% CI of the recall difference)")
     for r in allrows:
         d = r.get("delta")
@@ -216,7 +220,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(allrows, indent=1))
 
 
-def run_corpus(corpus, X, Q, rel, info, budgets, use_cache):
+def run_corpus(corpus, X, Q, rel, info, budgets, use_cache, cached_only=False):
     """lowdim's picks first (printed as they come), then the peers (cached), then the comparison."""
     from threadpoolctl import threadpool_limits
 
@@ -245,13 +249,18 @@ def run_corpus(corpus, X, Q, rel, info, budgets, use_cache):
     print("lowdim recommend (label-free choice; recall on the benchmark queries)\n" + header, flush=True)
     ours = {B: lowdim_pick(X, Q, B, score, line) for B in budgets}
 
-    peers = []
+    peers, missing = [], []
     with threadpool_limits(limits=1, user_api="blas"):
-        for fac, _, _ in faiss_grid(D, n, budgets):
-            r = cached(corpus, fac, lambda fac=fac: run_faiss(fac, X, Q), use_cache)
-            peers.append(("faiss:" + fac, r))
-        for kind in simple_kinds():
-            peers.append((kind, cached(corpus, kind, lambda kind=kind: run_simple(kind, X, Q), use_cache)))
+        jobs = [("faiss:" + fac, fac, lambda fac=fac: run_faiss(fac, X, Q)) for fac, _, _ in faiss_grid(D, n, budgets)]
+        jobs += [(kind, kind, lambda kind=kind: run_simple(kind, X, Q)) for kind in simple_kinds()]
+        for name, key, fn in jobs:
+            r = cached(corpus, key, fn, use_cache, cached_only)
+            if r is None:
+                missing.append(name)
+            else:
+                peers.append((name, r))
+    if missing:
+        print(f"NOT FINISHED (still training in another run, not counted): {', '.join(missing)}")
     for _, r in peers:
         r["mem"] = n * int(r["code"]) + int(r["fixed"])
         r["recall"], r["ndcg"] = score(r["top"])
