@@ -247,7 +247,7 @@ def run_corpus(corpus, X, Q, rel, info, budgets, use_cache, cached_only=False):
     print(f"\n=== {corpus}: {n} docs × {D}, {len(Q)} queries; {info.get('source', '')}"
           + ("" if f32_nd is None else f"; float32 nDCG@10 = {f32_nd.mean():.4f}"))
     print("lowdim recommend (label-free choice; recall on the benchmark queries)\n" + header, flush=True)
-    ours = {B: lowdim_pick(X, Q, B, score, line) for B in budgets}
+    ours = {B: cached_pick(corpus, X, Q, B, score, line, use_cache) for B in budgets}
 
     peers, missing = [], []
     with threadpool_limits(limits=1, user_api="blas"):
@@ -296,6 +296,38 @@ def run_corpus(corpus, X, Q, rel, info, budgets, use_cache, cached_only=False):
     return rows
 
 
+def _source_hash() -> str:
+    import hashlib
+
+    import lowdim.compress as pkg
+
+    h = hashlib.sha256()
+    for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cached_pick(corpus, X, Q, B, score, line, use_cache) -> dict:
+    """:func:`lowdim_pick`, cached per corpus, budget and version of the lowdim.compress sources."""
+    f = cache_dir() / "results" / corpus / f"lowdim-{_source_hash()}-B{B}.npz"
+    if use_cache and f.is_file():
+        with np.load(f) as z:
+            o = {k: (z[k] if k == "top" else z[k].item()) for k in z.files}
+        o["recall"], o["ndcg"] = score(o["top"])
+        line(B, "lowdim " + o["name"] + " (cached)", o["mem"], o["code"], o["recall"], o["ndcg"], o["seconds"],
+             o["qps"])
+        if o.get("fp16_minus_fp32") == o.get("fp16_minus_fp32"):
+            print(f"{'':6s} |   float16 − float32 axes (same choice, whole corpus): {o['fp16_minus_fp32']:+.4f}")
+        else:
+            o.pop("fp16_minus_fp32", None)
+        return o
+    o = lowdim_pick(X, Q, B, score, line)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **{k: v for k, v in o.items() if k not in ("recall", "ndcg")},
+             **({} if "fp16_minus_fp32" in o else {"fp16_minus_fp32": float("nan")}))
+    return o
+
+
 def lowdim_pick(X, Q, B, score, line) -> dict:
     """``recommend`` label-free at budget B, then scored on the benchmark queries; float16 vs float32 axes."""
     from threadpoolctl import threadpool_limits
@@ -314,7 +346,7 @@ def lowdim_pick(X, Q, B, score, line) -> dict:
         qps = _qps(lambda q: c.search(q, codes, 10), Q)
     lr, lnd = score(top)
     out = {"name": c.name, "mem": c.memory_bytes(n), "code": c.code_bytes, "recall": lr, "ndcg": lnd,
-           "seconds": secs, "qps": qps}
+           "seconds": secs, "qps": qps, "top": top}
     line(B, "lowdim " + c.name, out["mem"], c.code_bytes, lr, lnd, secs, qps)
     if c.name.startswith("pca"):  # the same choice with float32 PCA axes: what float16 costs in recall
         red, q = c.name.split("+")
