@@ -4,7 +4,8 @@ Per layer and head, orthogonal K and V projections (lowdim.nested.matryoshka_kv)
 by PCA on calibration text (SciFact *train* queries + random abstracts), then distilled to the
 original model with randomly sampled nested ranks. Each configuration keeps a fraction of the
 K/V coordinates (uniform rank per head, or greedy per-head ranks under the budget from a
-one-head-at-a-time error table) and is scored on held-out text by (a) the relative error of every
+per-head error table: K/V reconstruction error, or with ``--sensitivity output`` the model's
+output error with one head cut) and is scored on held-out text by (a) the relative error of every
 layer's self-attention output and of the last hidden states, and (b) nDCG@10 of the resulting
 embeddings on SciFact's 300 test queries (lowdim.compress.evaluate, paired bootstrap against the
 uncompressed model). Sequences are cut to ``--max-seq-length`` tokens.
@@ -31,6 +32,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-docs", type=int, default=1000, help="0 = the whole corpus (judged documents first)")
     ap.add_argument("--budgets", default="0.5,0.25,0.125")
+    ap.add_argument("--sensitivity", choices=("reconstruction", "output"), default="reconstruction",
+                    help="greedy's error table: per-head K/V reconstruction error (one pass) or the model's "
+                         "output error with one head cut (a forward pass per head and rank)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -115,6 +119,7 @@ def main() -> None:
         lo, hi = paired_bootstrap(gt.ndcg, gt_full.ndcg)
         rows.append((label, kv.cache_fraction(ranks), float(np.mean(rel)), rel[-1], hid, float(gt.ndcg.mean()),
                      lo, hi))
+        print(f"  done: {label} ({time.perf_counter() - t1:.0f} s)", flush=True)
 
     t1 = time.perf_counter()
     for stage in ("PCA", "trained"):
@@ -122,7 +127,8 @@ def main() -> None:
             t2 = time.perf_counter()
             losses = kv.distill(calib, steps=args.steps, lr=args.lr, seed=args.seed)
             t_train = time.perf_counter() - t2
-        E = kv.sensitivity(calib[:1], choices)
+        E = kv.sensitivity(calib[:1], choices) if args.sensitivity == "output" else \
+            kv.reconstruction_errors(calib, choices)
         for b in budgets:
             k = round(b * hd)
             if k in choices:

@@ -107,3 +107,13 @@ def test_sensitivity_table_and_errors():
         KVProjector(_model(), [])
     with pytest.raises(LowdimError, match="self-attention"):
         KVProjector(torch.nn.Linear(3, 3), batches)
+
+
+def test_reconstruction_table_is_the_eigenvalue_tail_at_pca_init():
+    model, batches = _model(), _batches()
+    kv = KVProjector(model, batches)
+    E = kv.reconstruction_errors(batches, [2, 8, 16])
+    w = kv.eigenvalues_
+    for k, c in ((2, 0), (8, 1)):
+        assert np.allclose(E[..., c], w[..., k:].sum(-1) / w.sum(-1), rtol=1e-4, atol=1e-9)
+    assert np.allclose(E[..., 2], 0, atol=1e-9)

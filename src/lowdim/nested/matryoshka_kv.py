@@ -241,6 +241,36 @@ class KVProjector:
                 E[(*idx, c)] = 0.0 if k == self.head_dim else self.output_error(batches, r, teachers=teachers)
         return E
 
+    def reconstruction_errors(self, batches: Sequence[dict], choices: Sequence[int]) -> np.ndarray:
+        """Cheap error table: relative reconstruction error ``‖Y − Y U_k U_kᵀ‖² / ‖Y‖²`` of each head's
+        keys/values at each rank in ``choices``, from one forward pass over ``batches`` (current U)."""
+        caught: dict = {}
+        hooks = []
+        for i, row in enumerate(self.projections):
+            for j, p in enumerate(row):
+                def fn(_m: Any, _inp: Any, out: Any, key: tuple = (i, j)) -> None:
+                    caught.setdefault(key, []).append((out.detach(), state["mask"]))
+                hooks.append(p.linear.register_forward_hook(fn))
+        state: dict = {}
+        try:
+            with torch.no_grad():
+                for b in batches:
+                    state["mask"] = b["attention_mask"].reshape(-1).bool()
+                    self.model(**b)
+        finally:
+            for h in hooks:
+                h.remove()
+        E = np.zeros((*self.shape, len(choices)))
+        with torch.no_grad():
+            for (i, j), items in caught.items():
+                Y = torch.cat([o.reshape(-1, self.n_heads, self.head_dim)[m] for o, m in items]).double()
+                C = torch.einsum("nhd,hde->nhe", Y, self.projections[i][j].U.double())  # rotated coordinates
+                energy = (C ** 2).sum(0)  # (heads, head_dim): energy per coordinate
+                total = energy.sum(1)
+                for c, k in enumerate(choices):
+                    E[i, j, :, c] = (energy[:, int(k):].sum(1) / total).numpy()
+        return E
+
 
 def greedy_ranks(errors: np.ndarray, choices: Sequence[int], budget: float, head_dim: int) -> np.ndarray:
     """Greedy per-head ranks under a cache budget from a separable error table.
