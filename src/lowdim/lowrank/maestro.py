@@ -11,9 +11,13 @@ compressing a trained model (U, V from the SVD of W, which reproduces it exactly
 
 For linear maps the ordered-dropout objective is minimised by the nested truncated SVD, so a
 linear autoencoder recovers PCA and a factorisation recovers the singular values as importances
-(the paper's Theorem 3.1; lowdim's tests use it as an oracle). Pitfall measured: with Adam the
-ordering failed (principal angles up to 34°); with SGD, as in the reference notebook
-(SamuelHorvath/Maestro-LoD), it holds, so ``optimizer="sgd"`` is the default.
+(the paper's Theorem 3.1; lowdim's tests use it as an oracle). The issue reported that Adam broke
+the ordering (principal angles up to 34°) while SGD, as in the reference notebook
+(SamuelHorvath/Maestro-LoD), kept it; ``optimizer="sgd"`` is the default for that reason. With
+:func:`nested_loss` (the exact expectation over widths) lowdim measured both recovering PCA on a
+16-D planted spectrum (R = 4): SGD 0.71° after 2,000 full-batch steps (23.9° after 600), Adam
+0.92° after 600 (``benchmarks/lowrank_targets.py maestro``); the one-width-per-step estimator of
+:func:`od_loss` converges more slowly (9.4° after 1,200 SGD steps).
 """
 
 from __future__ import annotations
