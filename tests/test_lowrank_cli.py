@@ -63,3 +63,14 @@ def test_plan_errors_exit_2_with_one_line(userdir, capsys):
     assert code == 2 and "too small for rank 1" in err and "--budget 5" in err
     code, _, err = _run(["lowrank", "plan", "p.json", "--signal", "input_variance"], capsys)
     assert code == 2 and "needs 'inputs' measurements" in err
+
+
+def test_demo_section_runs_and_reports_learned_ranks(tmp_path):
+    from lowdim.demo import DemoContext, lowrank_section
+
+    sec = lowrank_section.run(DemoContext(out_dir=tmp_path, quiet=True))
+    assert (tmp_path / "lowrank_plan.png").exists()
+    sora = sec.data["sora"]
+    assert sora["export_max_rel_diff"] < 1e-6 and set(sora["ranks"]) == {"0", "2", "4"}
+    assert max(sec.data["maestro_angles_deg"]) < 5
+    assert sec.data["plan"]["n_params"] <= 8 * (192 + 256 + 138)

@@ -176,7 +176,7 @@ def test_maestro_linear_autoencoder_recovers_pca_and_factorisation_singular_valu
     Xt = torch.tensor(X, dtype=torch.float32)
     torch.manual_seed(0)
     ae = MaestroLinear(d, d, R, bias=False)
-    opt = torch.optim.SGD(ae.parameters(), lr=0.1)
+    opt = torch.optim.SGD(ae.parameters(), lr=0.25)  # 400 steps: < 0.5° for init seeds 0-4 (0.1: one seed 26°)
     for _ in range(400):
         opt.zero_grad()
         nested_loss(ae, Xt, Xt).backward()

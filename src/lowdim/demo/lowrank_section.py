@@ -39,8 +39,9 @@ def run(ctx: DemoContext) -> Section:
     rng = np.random.default_rng(ctx.seed)
     X = (rng.normal(size=(1000, 8)) * np.sqrt(2.0 * 0.6 ** np.arange(8))) @ np.linalg.qr(rng.normal(size=(8, 8)))[0]
     X = X - X.mean(0)
+    torch.manual_seed(ctx.seed)
     ae = MaestroLinear(8, 8, 3, bias=False)
-    opt = torch.optim.SGD(ae.parameters(), lr=0.1)
+    opt = torch.optim.SGD(ae.parameters(), lr=0.25)
     Xt = torch.tensor(X, dtype=torch.float32)
     for _ in range(400):
         opt.zero_grad()
