@@ -348,7 +348,8 @@ def eva(args: argparse.Namespace) -> dict:
     loader = [dict(tok(texts[i:i + 16], padding=True, truncation=True, max_length=args.eva_len,
                        return_tensors="pt")) for i in range(0, len(texts), 16)]
     r, rho = 8, 2.0
-    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    # token-level layers only: the pooler sees one CLS row per text, which EVA's token masking cannot index
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("encoder.")]
     _header(f"EVA allocation on all-MiniLM-L6-v2 ({len(names)} Linear modules, {len(texts)} SciFact abstracts, "
             f"≤ {args.eva_len} tokens, r={r}, rho={rho:g})")
     cfg = LoraConfig(r=r, target_modules=names, init_lora_weights="eva", eva_config=EvaConfig(rho=rho))
