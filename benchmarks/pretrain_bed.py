@@ -113,8 +113,11 @@ def main() -> None:
         results, names = [], []
         for f in a.summarize:
             d = json.loads(Path(f).read_text())
-            results += d["results"]
-            names += [x["method"] for x in d["results"] if x["method"] not in names]
+            seen = {(x["method"], x["seed"]) for x in results}   # a (method, seed) once
+            results += [x for x in d["results"] if (x["method"], x["seed"]) not in seen]
+            for x in d["results"]:
+                if x["method"] not in names:
+                    names.append(x["method"])
             saved = d["args"]
         for k in ("steps", "batch_size", "width", "layers", "seq_len", "interval"):
             setattr(a, k, saved[k])
@@ -175,13 +178,16 @@ def summarize(results: list[dict], names: list[str], out: Path, r: int, a: argpa
            f"{'opt state':>10s} {'step ms':>8s} {'x full':>6s} {'gap closed':>10s} {'lr':>7s}")
     print(hdr)
     print("-" * len(hdr))
+    # the gap is only defined when pure BA is worse than full AdamW by more than the seed spread
+    resolved = bool(ba) and ba["ppl"] - full["ppl"] > max(full["sd"], ba["sd"], 0.0)
     for x in rows:
-        gap = (ba["ppl"] - x["ppl"]) / (ba["ppl"] - full["ppl"]) if ba and ba["ppl"] != full["ppl"] else math.nan
+        gap = (ba["ppl"] - x["ppl"]) / (ba["ppl"] - full["ppl"]) if resolved else math.nan
         x["gap_closed"] = gap
         print(f"{x['method']:17s} {x['ppl']:9.3f} ± {x['sd']:6.3f} {x['bpc']:9.3f} {x['params']:10,d} "
               f"{x['state'] / 2**20:8.2f}MB {x['step'] * 1e3:8.0f} {x['step'] / full['step']:6.2f} "
               f"{gap:10.2f} {x['lr']:7.0e}")
-    print("gap closed = (ppl_BA - ppl) / (ppl_BA - ppl_full); 1 = as full AdamW, 0 = as pure BA")
+    print("gap closed = (ppl_BA - ppl) / (ppl_BA - ppl_full); 1 = as full AdamW, 0 = as pure BA"
+          + ("" if resolved else "; nan: BA is not worse than full by more than the seed sd here"))
     (out / "summary.json").write_text(json.dumps(rows, indent=1))
     try:
         import matplotlib
