@@ -107,3 +107,13 @@ def test_recommend_never_refuses_and_says_what_to_expect():
     assert "no codec fits" in tiny.reason and tiny.report.memory_per_vector > 1
     with pytest.raises(LowdimError, match="n_vectors=0 must be a positive whole number"):
         recommend(X, budget_bytes=8, n_vectors=0, faiss=False)
+
+
+def test_hamming_scores_by_gemm_equal_popcount():
+    from lowdim.compress.quantizers import _as_words, hamming
+
+    X, Q = _data(n=500, D=72), _data(n=20, D=72, seed=3)
+    q = Codec.from_name("binary-hamming").fit(X).quantizer
+    codes = q.encode(X)
+    want = -hamming(_as_words(q.encode(Q)), _as_words(codes)).astype(np.float32)
+    np.testing.assert_array_equal(q.score(q.prepare_queries(Q), codes), want)

@@ -476,13 +476,18 @@ class Binary(Quantizer):
 
     def prepare_queries(self, Q: np.ndarray) -> Any:
         Q = np.asarray(Q, dtype=np.float32)
-        if self.symmetric:
-            return _as_words(self.encode(Q))
+        if self.symmetric:  # ±1 signs of the query bits
+            return 2 * self._bits(self.encode(Q)).astype(np.float32) - 1
         return np.ascontiguousarray(Q * (self.hi_ - self.lo_)), Q @ self.lo_
 
     def score(self, prepared: Any, codes: np.ndarray) -> np.ndarray:
         if self.symmetric:
-            return -hamming(prepared, _as_words(codes)).astype(np.float32)
+            # −Hamming = (s_q · s_x − d) / 2 for ±1 sign vectors: one GEMM over a block of unpacked
+            # bits (exact: integers below 2²⁴ in float32), several times faster than a numpy popcount
+            S = prepared @ (2 * self._bits(codes).astype(np.float32) - 1).T
+            S -= self.dim_
+            S *= 0.5
+            return S
         Qs, const = prepared
         S = Qs @ self._bits(codes).astype(np.float32).T
         S += const[:, None]
