@@ -79,8 +79,11 @@ class Neighbors:
     seconds : float
         Time spent building the graph.
     info : dict
-        For approximate graphs, ``"recall_estimate"``: recall@k measured against exact search
-        on 256 random queries (a warning is issued below 0.9).
+        ``"stages"``: queries settled by each stage of the proven exact search (see
+        :mod:`lowdim.knn_exact`); ``"backend_requested"``, ``"device"``, ``"n_jobs"``: the
+        search settings, reused by estimators that search subsets of the points. For approximate
+        graphs, ``"recall_estimate"``: recall@k measured against exact search on 256 random
+        queries (a warning is issued below 0.9).
     """
 
     distances: np.ndarray
@@ -141,7 +144,17 @@ def find_duplicates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     representative : ndarray of shape (n,)
         For every row, its position in ``kept``.
     """
+    from lowdim.rowhash import duplicates_from_hashes, row_hashes
+
     Xc = np.ascontiguousarray(X)
+    if len(Xc) and Xc.shape[1]:
+        kept, rep = duplicates_from_hashes(row_hashes(Xc))
+        # a hash collision would merge two different rows: check every row against its
+        # representative, byte for byte, and fall back to sorting whole rows if one differs
+        step = max(1, (1 << 20) // max(Xc.shape[1], 1))
+        raw = Xc.view(np.uint8).reshape(len(Xc), -1)
+        if all(np.array_equal(raw[s:s + step], raw[kept[rep[s:s + step]]]) for s in range(0, len(Xc), step)):
+            return kept, rep
     rows = Xc.view(np.dtype((np.void, Xc.dtype.itemsize * Xc.shape[1]))).ravel()
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     order = np.argsort(first)
@@ -306,8 +319,7 @@ def kneighbors(
                                  backend=backend, device=device, n_jobs=n_jobs, block_size=block_size,
                                  info=search_info)
     if duplicates != "keep":
-        tol = near_duplicate_tolerance(A[q_idx], midrange(A), A.dtype)
-        near = near_duplicate_rows(dist, idx, q_idx, tol)
+        near = _near_duplicates_of(A, dist, idx, q_idx)
         if len(near):
             if duplicates == "error":
                 raise LowdimError(near_duplicate_message(f"X (shape {A.shape}, {A.dtype})", len(near)))
@@ -327,7 +339,9 @@ def kneighbors(
             UserWarning,
             stacklevel=2,
         )
-    info: dict = {"stages": search_info.get("stages", {})}
+    # how the graph was searched: estimators that need extra searches (decimation) reuse these
+    info: dict = {"stages": search_info.get("stages", {}), "backend_requested": backend,
+                  "device": device, "n_jobs": n_jobs}
     if name.startswith("faiss"):
         info["recall_estimate"] = _sample_recall(A, q_idx, idx, k)
         if info["recall_estimate"] < RECALL_WARNING:
@@ -459,11 +473,27 @@ def near_duplicate_tolerance(Q: np.ndarray, centre: np.ndarray, dtype: Any) -> n
     their last bits (recomputed embeddings) have.
     """
     out = np.empty(len(Q))
-    step = max(1, (4 << 20) // max(Q.shape[1], 1))
+    step = max(1, (1 << 20) // max(Q.shape[1], 1))
     for s in range(0, len(Q), step):
         ulp = np.spacing(np.abs(Q[s:s + step].astype(np.float64) - centre).astype(dtype)).astype(np.float64)
         out[s:s + step] = NEAR_DUPLICATE_ULPS * np.sqrt(np.einsum("ij,ij->i", ulp, ulp))
     return out
+
+
+def _near_duplicates_of(A: np.ndarray, dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray) -> np.ndarray:
+    """:func:`near_duplicate_rows` for a graph of ``A``; the tolerance is computed only for rows
+    within its cheap upper bound ``ULPS·(eps·(‖q‖ + ‖c‖) + tiny·√D)`` (``ulp(x) ≤ eps·|x|``)."""
+    centre = midrange(A)
+    info = np.finfo(A.dtype)
+    Q = A[q_idx] if len(q_idx) != len(A) else A
+    qn = np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+    bound = NEAR_DUPLICATE_ULPS * (info.eps * (qn + np.linalg.norm(centre)) * (1 + 4 * info.eps)
+                                   + float(info.smallest_subnormal) * np.sqrt(A.shape[1]))
+    maybe = np.flatnonzero(dist[:, 0] <= bound)
+    tol = np.full(len(q_idx), -1.0)
+    if len(maybe):
+        tol[maybe] = near_duplicate_tolerance(A[q_idx[maybe]], centre, A.dtype)
+    return near_duplicate_rows(dist, idx, q_idx, tol)
 
 
 def near_duplicate_rows(dist: np.ndarray, idx: np.ndarray, q_idx: np.ndarray, tol: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ def run(ctx: DemoContext) -> Section:
 
     from lowdim.api import estimate
     from lowdim.datasets import make_manifold
-    from lowdim.estimators.registry import AUTO
     from lowdim.neighbors import kneighbors
     from lowdim.report.plots import plot_id_result
 
@@ -36,7 +35,8 @@ def run(ctx: DemoContext) -> Section:
             nb = kneighbors(X, 64, random_state=ctx.seed)  # one neighbour graph for every method
             for m in methods:
                 r = estimate(nb, method=m, random_state=ctx.seed)
-                row.append(f"{r.dimension:.2f} [{r.ci[0]:.2f}, {r.ci[1]:.2f}]")
+                used = f" ({r.method})" if m == "auto" else ""  # the estimator auto actually used
+                row.append(f"{r.dimension:.2f} [{r.ci[0]:.2f}, {r.ci[1]:.2f}]{used}")
                 data[f"{label} / {m}"] = r.to_dict()
             loc = estimate(nb, method="twonn", local=True, random_state=ctx.seed)
         row.append(f"{np.median(loc.local):.2f}")
@@ -48,7 +48,7 @@ def run(ctx: DemoContext) -> Section:
             ctx.progress.advance(task)
     return Section(
         title=TITLE,
-        columns=["data", "true ID", f"auto ({AUTO})", "twonn", "mle", "gride", "pca (90 % variance, linear span)",
+        columns=["data", "true ID", "auto (estimator used)", "twonn", "mle", "gride", "pca (90 % variance, linear span)",
                  "median local ID (k=20)"],
         rows=rows,
         images=images,

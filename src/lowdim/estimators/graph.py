@@ -32,7 +32,7 @@ def search_settings(nb: Neighbors) -> dict[str, Any]:
     if device is None and "torch" in name:
         device = "cuda" if name.endswith("cuda") else "cpu"
     n_jobs = getattr(nb, "n_jobs", None) or info.get("n_jobs")
-    return {"backend": info.get("backend_requested", backend), "device": device, "n_jobs": n_jobs}
+    return {"backend": backend, "device": device, "n_jobs": n_jobs}  # what ran, not what was asked
 
 
 def subset_neighbors(points: Any, rows: np.ndarray, k: int, settings: dict[str, Any]) -> Neighbors:

@@ -29,12 +29,13 @@ from lowdim.neighbors import (
     _drop_self,
     _query_rows,
     drop_near_duplicates,
-    find_duplicates,
     knn_search,
     near_duplicate_message,
     near_duplicate_rows,
     near_duplicate_tolerance,
 )
+from lowdim.rowhash import duplicates_from_hashes as _duplicates_from_hashes
+from lowdim.rowhash import row_hashes as _row_hashes
 from lowdim.scale.shards import Sharded, load_shard, open_sharded
 from lowdim.validation import check_choice, check_int
 
@@ -238,32 +239,6 @@ def _search(client: Any, S: Sharded, k: int, block_size: int | None, max_bytes: 
     return dist, idx, qnorm, mode
 
 
-def _duplicates_from_hashes(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`lowdim.neighbors.find_duplicates` of the rows, from their (n, 2) uint64 hashes.
-
-    Same output (``kept``: sorted first occurrences; ``representative``: position in ``kept``),
-    about twice as fast as sorting the 16-byte keys: a stable sort on the first hash, and the
-    full two-key sort only if two different rows share it.
-    """
-    n = len(H)
-    if n == 0:
-        return find_duplicates(H)
-    order = np.argsort(H[:, 0], kind="stable")
-    s = H[order]
-    if ((s[1:, 0] == s[:-1, 0]) & (s[1:, 1] != s[:-1, 1])).any():
-        order = np.lexsort((H[:, 1], H[:, 0]))
-        s = H[order]
-    new = np.ones(n, bool)
-    new[1:] = (s[1:] != s[:-1]).any(axis=1)
-    first = order[new]  # stable: the first occurrence of every distinct row
-    gid = np.empty(n, np.int64)
-    gid[order] = np.cumsum(new) - 1
-    by_first = np.argsort(first)
-    rank = np.empty(len(first), np.int64)
-    rank[by_first] = np.arange(len(first))
-    return first[by_first], rank[gid]
-
-
 def _merge(v1: np.ndarray, i1: np.ndarray, v2: np.ndarray, i2: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     """Keep the ``kk`` smallest (distance, row) pairs of two candidate lists per query."""
     v = np.concatenate([v1, v2], axis=1)
@@ -298,33 +273,6 @@ def _scan_shard(loader: tuple, dtype: Any, name: str, offset: int, want_hash: bo
         D = R.shape[1]
         return np.empty((0, 2), np.uint64), np.full(D, np.inf), np.full(D, -np.inf)
     return (_row_hashes(R) if want_hash else None), R.min(axis=0), R.max(axis=0)
-
-
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _row_hashes(R: np.ndarray, chunk: int = 32768) -> np.ndarray:
-    """Two independent 64-bit hashes of every row's bytes: equal rows → equal hashes."""
-    n, rowbytes = R.shape[0], R.shape[1] * R.dtype.itemsize
-    W = -(-rowbytes // 8)
-    salt = np.arange(W, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    out = np.empty((n, 2), np.uint64)
-    with np.errstate(over="ignore"):
-        for s in range(0, n, chunk):
-            b = R[s:s + chunk].view(np.uint8).reshape(-1, rowbytes)
-            if rowbytes % 8:
-                b = np.pad(b, ((0, 0), (0, W * 8 - rowbytes)))
-            w = np.ascontiguousarray(b).view(np.uint64)
-            m1 = _splitmix(w ^ salt)
-            out[s:s + chunk, 0] = _splitmix(m1.sum(axis=1, dtype=np.uint64))
-            out[s:s + chunk, 1] = _splitmix((_splitmix(m1 ^ np.uint64(0xD6E8FEB86659FD93))
-                                             ).sum(axis=1, dtype=np.uint64) ^ np.uint64(rowbytes))
-    return out
 
 
 def _take_rows(loader: tuple, dtype: Any, rows: np.ndarray) -> np.ndarray:

@@ -81,8 +81,6 @@ def estimate_distributed(X: Any, *, client: Any = None, method: str = "auto", lo
     note = (f"distributed exact k-NN: {nb.info['shards']} shards on {nb.info['workers']} Dask workers "
             f"({nb.n_queries} of {nb.n_points} points queried)")
     notes = (*res.notes, note)
-    if str(method).lower() == "auto":
-        notes = (*notes, f"method='auto' chose {name!r}")
     return replace(res, notes=notes, seconds=res.seconds)
 
 
