@@ -131,3 +131,14 @@ def test_label_count_must_match_the_samples():
         measure_layer(X, name="fc", labels=np.zeros(99))
     with pytest.raises(LowdimError, match="labels has 3 entries but the batch has 4 samples"):
         capture_activations(_net(), [(torch.randn(4, 6), torch.zeros(3))], layers="0")
+
+
+def test_mean_pooling_of_a_conv1d_averages_positions_not_channels():
+    conv = torch.nn.Conv1d(2, 5, kernel_size=1, bias=False)
+    model = torch.nn.Sequential(conv)
+    x = torch.randn(8, 2, 6)
+    acts = capture_activations(model, [x], layers=["0"], pool="mean")
+    want = conv(x).detach().mean(2).numpy()  # one value per channel
+    got = acts["0"]
+    assert got.shape == (8, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -390,7 +390,11 @@ def capture_activations(
     check_choice("io", io, ("output", "input"))
     names = match_layers(model, layers)
     modules = dict(model.named_modules())
-    state: dict[str, Any] = {"mask": None, "out": {}}
+    # 1-D conv-like layers emit (batch, channels, length): "mean" averages positions, not channels
+    chan_first = (torch.nn.Conv1d, torch.nn.ConvTranspose1d, torch.nn.MaxPool1d, torch.nn.AvgPool1d,
+                  torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveMaxPool1d, torch.nn.BatchNorm1d)
+    state: dict[str, Any] = {"mask": None, "out": {},
+                             "channels_first": {n for n in names if isinstance(modules[n], chan_first)}}
 
     def hook_for(name: str) -> Any:
         def hook(_m: Any, inp: Any, out: Any) -> None:
@@ -501,7 +505,10 @@ def _run(model: Any, loader: Iterable[Any], names: list[str], pool: str, max_sam
                     if name not in state["out"]:
                         raise LowdimError(f"layer {name!r} did not run on batch {bi} (input shape {shape}); "
                                           "pick modules used in the forward pass")
-                    A = _pool(state["out"][name], pool, mask, name)
+                    out = state["out"][name]
+                    if name in state.get("channels_first", ()) and getattr(out, "ndim", 0) == 3:
+                        out = out.transpose(1, 2)  # (batch, length, channels): pool over positions
+                    A = _pool(out, pool, mask, name)
                     yb = None
                     if y is not None:
                         n_samp = _n_samples(x, mask, len(A))

@@ -54,14 +54,15 @@ def resolve_model_dir(spec: str | os.PathLike) -> Path:
 
 def load_hf_model(spec: str | os.PathLike, *, device: str | None = None) -> tuple[Any, Any, Path]:
     """``(model, tokenizer, folder)`` with ``AutoModel``/``AutoTokenizer``, offline, in eval mode."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from lowdim.embed import _offline
+
     folder = resolve_model_dir(spec)
     transformers = require("transformers", "hf")
     transformers.utils.logging.disable_progress_bar()
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
+        with _offline():  # offline for the load only: the caller's environment is left as it was
+            tok = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
         raise LowdimError(f"could not load a Hugging Face model from {str(folder)!r}: {type(exc).__name__}: {exc}") from exc
     model.eval()
