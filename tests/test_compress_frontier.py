@@ -207,3 +207,13 @@ def test_cli_compress_with_beir_qrels(tmp_path):
     res = CliRunner().invoke(app, ["compress", str(tmp_path / "docs.npy"), "--queries", str(tmp_path / "q.npy"),
                                    "--qrels", str(data_dir() / "scifact" / "qrels" / "test.tsv"), "--json"])
     assert res.exit_code != 0 and "--beir" in str(res.exception)
+
+
+def test_recommend_refuses_an_unknown_metric():
+    import numpy as np
+    import pytest
+
+    import lowdim
+
+    with pytest.raises(lowdim.LowdimError, match="metric 'l2'"):
+        lowdim.recommend(np.random.default_rng(0).random((300, 16)).astype("float32"), budget_bytes=8, metric="l2")

@@ -39,6 +39,7 @@ def check_vectors(X: Any, *, name: str, metric: str, dim: int | None = None,
     Under ``metric="cosine"`` zero vectors raise (they have no direction) and rows that are not
     unit length are normalised with a warning.
     """
+    check_choice("metric", metric, ("ip", "cosine"))  # one place: every compress entry point checks here
     A = as_points(X, name=name, min_samples=min_samples, dtype=np.float32, allow_constant=True)
     if dim is not None and A.shape[1] != dim:
         raise LowdimError(f"{name} has {A.shape[1]} dimensions (shape {A.shape}) but the corpus/codec has "
