@@ -114,8 +114,9 @@ def layers_command(
 
         c.print_json(reports_to_json(reports))
         return
+    dse_col = next((r.dse_label for r in reports if r.dse is not None), "DSE")  # names its σ and t
     t = c.table(f"layers of {title}", ("layer", "rows", "ID", "95% CI", "local mean", "local median", "PR",
-                                        "erank", "DSE"))
+                                        "erank", dse_col))
     for r in reports:
         t.add_row(r.name, str(r.n_samples), f"{r.dimension:.2f}", f"[{r.ci[0]:.2f}, {r.ci[1]:.2f}]",
                   f"{r.local_mean:.2f}", f"{r.local_median:.2f}", f"{r.participation_ratio:.2f}",
