@@ -176,3 +176,16 @@ def test_last_bit_copies_are_near_duplicates_at_any_offset_and_scale():
         with pytest.warns(UserWarning, match="dropped 25"):
             nb = lowdim.kneighbors(np.vstack([X, copies]), 3)
         assert nb.n_points == 600
+
+
+@pytest.mark.parametrize("path", ["float32", "torch"])
+def test_values_too_large_for_float32_are_answered_in_float64(path):
+    if path == "torch":
+        pytest.importorskip("torch")
+    r = np.random.default_rng(4)
+    for X in (r.normal(size=(600, 16)) * 1e25, (r.normal(size=(600, 16)) * 1e30).astype(np.float32),
+              np.vstack([r.normal(size=(600, 16)), 1e15 * r.normal(size=(5, 16))])):
+        nb = lowdim.kneighbors(X, 5, duplicates="keep", backend="torch" if path == "torch" else "exact")
+        assert wrong_rows(nb.distances, brute(X, X, 6)[:, 1:]) == 0
+    # one far outlier does not push every ordinary query past the float32 stage
+    assert lowdim.kneighbors(X, 5, duplicates="keep").info["stages"]["float32"] >= 590

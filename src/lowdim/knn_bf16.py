@@ -97,12 +97,14 @@ def score_error_bound(q_tn: np.ndarray, q_err: np.ndarray, max_err: float, max_t
     Inputs' rounding: ``q·r − q̃·r̃ = q̃·δr + δq·r̃ + δq·δr`` (Cauchy–Schwarz on each term); the
     norm columns' residual ``max_tail``; float32 accumulation of D + 2 exact products:
     ``γ·Σ|terms|`` with ``γ = n·2⁻²⁴ / (1 − n·2⁻²⁴)`` (Higham, Thm 3.1), plus products flushed to
-    zero below 2⁻¹²⁶ by the bf16 dot-product instructions.
+    zero below 2⁻¹²⁶ by the bf16 dot-product instructions, and inputs below 2⁻¹²⁶ that they read as
+    zero: each lost product is at most ``|q_i|·2⁻¹²⁶`` (or ``|r_i|·2⁻¹²⁶``), ``√n·(‖q̃‖ + max‖r̃‖)·2⁻¹²⁶`` in all.
     """
     n = D + 2
     gamma = n * 2.0 ** -24 / (1 - n * 2.0 ** -24)
     return (q_tn * max_err + q_err * max_tn + q_err * max_err + max_tail
-            + gamma * (q_tn * max_tn + max_half) + n * 2.0 ** -126)
+            + gamma * (q_tn * max_tn + max_half) + n * 2.0 ** -126
+            + np.sqrt(n) * (q_tn + max_tn) * 2.0 ** -126)  # inputs below 2⁻¹²⁶ read as zero (DAZ)
 
 
 def bf16_knn(R: np.ndarray, Q: np.ndarray, k: int, *, block_size: int | None = None,

@@ -89,7 +89,16 @@ class Side:
 
 
 def prepare(X: np.ndarray, centre: np.ndarray | None, dtype: Any, role: str) -> Side:
-    """Round ``X − centre`` to ``dtype`` and measure the rounding (role "ref" adds the norm column)."""
+    """Round ``X − centre`` to ``dtype`` and measure the rounding (role "ref" adds the norm column).
+
+    Values beyond the dtype's range become inf here (silently); :func:`gemm_stage` then skips the
+    stage and a float64 one answers.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _prepare(X, centre, dtype, role)
+
+
+def _prepare(X: np.ndarray, centre: np.ndarray | None, dtype: Any, role: str) -> Side:
     n, D = X.shape
     extra = centre is not None
     A = np.empty((n, D + extra), dtype)
@@ -141,8 +150,9 @@ def score_error_bound(q_tn: Any, q_err: Any, M: Any, delta: Any, tail_max: Any, 
     n = n_terms if n_terms is not None else D + (1 if u_tail else 0)
     g = gamma(n, u_acc)
     norm_col = (M * delta + 0.5 * delta * delta + (u_tail + gamma(D, U64)) * 0.5 * M * M) if u_tail else 0.0
+    # last terms: products below 2⁻¹²⁶ flushed to zero, and inputs below it read as zero (FTZ/DAZ)
     return (g * (q_tn * M + tail_max) + q_tn * delta + q_err * (M + delta) + norm_col
-            + n * 2.0 ** -126)
+            + n * 2.0 ** -126 + np.sqrt(n) * (q_tn + M) * 2.0 ** -126)
 
 
 def certify(dk: np.ndarray, s_kc: np.ndarray, q: Side, idx: np.ndarray, ref: Side, D: int,
@@ -161,8 +171,9 @@ def certify(dk: np.ndarray, s_kc: np.ndarray, q: Side, idx: np.ndarray, ref: Sid
         vk = dk - slack * (q_tn + q_err) * (M_all + d_all)  # float64 inner product's own error
         return vk >= s_kc + E + slack * (np.abs(s_kc) + E)
     # only points with ‖r*‖ < ‖q*‖ + d_k can be nearer: cap the reference maxima there; their
-    # rounding errors are at most (u + 2⁻⁵²)·‖r̃‖·(1 + 2u) (see :func:`prepare`)
-    M = np.minimum(M_all, q_tn + q_err + dk * (1 + slack) + d_all)
+    # ‖r̃‖ ≤ ‖r*‖(1 + 2u + 4·2⁻⁵³) and their rounding errors are at most (u + 2⁻⁵²)·‖r̃‖·(1 + 2u)
+    # (see :func:`prepare`): one far outlier does not loosen every query's bound
+    M = np.minimum(M_all, (q_tn + q_err + dk * (1 + slack)) * (1 + 2 * u_in + 4 * U64))
     delta = np.minimum(d_all, (u_in + 2 * U64) * (1 + 2 * u_in) * M)
     tail = np.minimum(ref.tail_max, 0.5 * M * M * (1 + 2 * u_in))
     E = score_error_bound(q_tn, q_err, M, delta, tail, D, u_acc, u_in)
@@ -301,6 +312,12 @@ def gemm_stage(R: np.ndarray, Q: np.ndarray, k: int, kc: int, metric: str, dtype
     q = ref if self_graph else prepare(Q, centre, dtype, "query")
     u = U32 if np.dtype(dtype) == np.float32 else U64
     m = Q.shape[0]
+    big = float(np.finfo(dtype).max) / (4 * (D + 2))
+    if not (np.isfinite(ref.A).all() and np.isfinite(q.A).all()
+            and float(ref.tn.max()) * max(float(ref.tn.max()), float(q.tn.max())) + ref.tail_max < big):
+        # values this large would overflow the GEMM's dtype: nothing proven here, the next stage
+        # (float64, then brute force) answers
+        return np.zeros((m, k)), np.zeros((m, k), np.int64), np.zeros(m, bool), ref
     b = block_size or int(np.clip(BLOCK_BYTES // (8 * max(n, 1) * jobs), 8, 4096))
     b = max(1, min(b, -(-m // (2 * jobs)) if jobs > 1 else m))  # ≥ 2 blocks per thread: no straggler
     dist = np.empty((m, k))

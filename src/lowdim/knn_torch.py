@@ -76,6 +76,12 @@ def _stage(torch: Any, R64: Any, Q64: Any, k: int, kc: int, euclid: bool, dtype:
     Ra, ref = cache[key]
     Qa, q = _prepare(torch, Q64 - centre if euclid else Q64, dtype, "query", euclid)
     u = U32 if dtype == torch.float32 else U64
+    big = float(torch.finfo(dtype).max) / (4 * (D + 2))
+    if not (bool(torch.isfinite(Ra).all()) and bool(torch.isfinite(Qa).all())
+            and float(ref.tn.max()) * max(float(ref.tn.max()), float(q.tn.max())) + ref.tail_max < big):
+        m = Q64.shape[0]  # would overflow this dtype: the next stage answers (see knn_exact.gemm_stage)
+        z = torch.zeros((m, k), dtype=torch.float64, device=R64.device)
+        return z, z.long(), np.zeros(m, bool)
     dev = R64.device
     b = int(np.clip(256_000_000 // max(n, 1), 16, 65536)) if dev.type == "cuda" else int(
         np.clip(16_000_000 // max(n, 1), 16, 4096))
