@@ -140,3 +140,43 @@ def test_accuracy_outside_0_1_is_refused():
     task = make_task(base_acc=1.7, chance=None)
     with pytest.raises(LowdimError, match="returned 1.7"):
         find_d90(task, seeds=1, d_min=8)
+
+
+def test_paired_difference_seed_only_is_the_paired_t_interval():
+    from scipy import stats
+
+    from lowdim.subspace.summary import paired_difference
+
+    a, b = [0.71, 0.74, 0.69, 0.73], [0.75, 0.75, 0.74, 0.78]
+    m, lo, hi = paired_difference(a, b)
+    ci = stats.ttest_rel(b, a).confidence_interval(0.95)
+    assert m == pytest.approx(np.mean(np.subtract(b, a)))
+    assert (lo, hi) == pytest.approx((ci.low, ci.high))
+    m2, lo2, hi2 = paired_difference(a, b, n_test=500)  # the test-set bound only widens it
+    assert m2 == pytest.approx(m) and lo2 < lo and hi2 > hi
+
+
+def test_paired_difference_covers_the_population_difference():
+    """Simulated: per-seed accuracies of two configurations scored on one random test set of n
+    examples drawn from a population where b is truly 0.02 better; the 95 % interval must cover
+    the population difference at least 95 % of the time (the test-set term is a bound)."""
+    from lowdim.subspace.summary import paired_difference
+
+    rng, n, S, hits, reps = np.random.default_rng(0), 400, 3, 0, 400
+    for _ in range(reps):
+        hard = rng.random(n)  # one test set: each example's difficulty
+        seed_a, seed_b = rng.normal(0, 0.01, S), rng.normal(0, 0.01, S)
+        acc_a = [np.mean(hard < 0.78 + e) for e in seed_a]
+        acc_b = [np.mean(hard < 0.80 + e) for e in seed_b]
+        _, lo, hi = paired_difference(acc_a, acc_b, n_test=n)
+        hits += lo <= 0.02 <= hi
+    assert hits / reps >= 0.95
+
+
+def test_paired_difference_refuses_unpaired_runs():
+    from lowdim.subspace.summary import paired_difference
+
+    with pytest.raises(LowdimError, match="equal-length"):
+        paired_difference([0.8, 0.9], [0.8])
+    m, lo, hi = paired_difference([0.8], [0.85])
+    assert m == pytest.approx(0.05) and math.isnan(lo) and math.isnan(hi)

@@ -36,7 +36,8 @@ import numpy as np
 
 from lowdim.errors import LowdimError
 
-__all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "check_baseline", "d90_interval", "mean_ci"]
+__all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "check_baseline", "d90_interval", "mean_ci",
+           "paired_difference"]
 
 ACCURACY_INTERVAL = ("logit (delta method): seed spread s²/S plus binomial test-set error p(1-p)/n_test, "
                      "Student-t quantile on Welch-Satterthwaite df; inside (0, 1)")
@@ -111,6 +112,55 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     from scipy import stats
 
     h = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m, m - h, m + h
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None = None,
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``b − a`` over paired seeds and its interval: is configuration b better than a?
+
+    ``a[s]`` and ``b[s]`` are two configurations' accuracies at the same seed ``s`` (the same
+    projection seed, e.g. DID and SAID at one d) on the same ``n_test`` examples. The variance adds
+    the paired seed spread ``s²_Δ / S`` and a bound on the test-set term: without per-example
+    predictions the covariance of the two accuracies over test sets is unknown, so the
+    Cauchy–Schwarz bound ``(√(p̃_a(1 − p̃_a)) + √(p̃_b(1 − p̃_b)))² / n`` is charged (exact when the
+    two are perfectly anti-correlated; conservative otherwise). Student-t quantile on
+    Welch–Satterthwaite degrees of freedom, as in :func:`accuracy_interval`; not clipped.
+
+    Returns
+    -------
+    (mean, low, high)
+        NaN bounds with one seed and no ``n_test``.
+
+    Examples
+    --------
+    >>> m, lo, hi = paired_difference([0.80, 0.82, 0.81], [0.85, 0.86, 0.85], n_test=2000)
+    >>> round(m, 3), bool(lo > 0)                 # b is better, beyond seeds and test-set error
+    (0.043, True)
+    >>> round(paired_difference([0.80, 0.82], [0.81, 0.80])[0], 3)
+    -0.005
+    """
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) == 0:
+        raise LowdimError(f"paired_difference needs two equal-length lists of per-seed accuracies, got "
+                          f"{len(x)} and {len(y)} values; pass the runs of the same seeds in the same order")
+    diff, S = y - x, len(x)
+    m = float(diff.mean())
+    v_test = 0.0
+    if n_test:
+        n = float(n_test)
+        sd = [math.sqrt(p * (1 - p)) for p in ((n * float(v.mean()) + 0.5) / (n + 1) for v in (x, y))]
+        v_test = (sd[0] + sd[1]) ** 2 / n
+    v_seed = float(np.var(diff, ddof=1)) / S if S >= 2 else 0.0
+    if v_seed + v_test <= 0:
+        return (m, math.nan, math.nan) if S < 2 else (m, m, m)
+    if v_seed > 0:
+        q = float(stats.t.ppf(0.5 + confidence / 2, (S - 1) * ((v_test + v_seed) / v_seed) ** 2))
+    else:
+        q = float(stats.norm.ppf(0.5 + confidence / 2))
+    h = q * math.sqrt(v_seed + v_test)
     return m, m - h, m + h
 
 
