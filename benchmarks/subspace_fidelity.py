@@ -171,6 +171,8 @@ def main() -> None:
     ap.add_argument("--data", default="", help="SciFact folder (minilm) or MNIST IDX folder (mnist)")
     ap.add_argument("--bracket", default="", help="minilm: DID d values to run at every seed, e.g. 2048,4096")
     ap.add_argument("--said-bracket", default="", help="minilm: SAID d values, e.g. 1024,2048")
+    ap.add_argument("--random-at", default="", help="minilm --bracket: also run the random-init model's SAID "
+                    "at these d (comma list) against the pretrained baseline, every seed")
     ap.add_argument("--rules", default="relative,absolute", help="mnist: threshold rules, in this order "
                     "(two processes may share one results file when their grids do not overlap)")
     ap.add_argument("--mnist-grid", default="fc:400:1.4,lenet:200:1.4",
@@ -293,6 +295,17 @@ def minilm_bracket(args) -> list:
                         lr_scaling=args.lr_scaling, **shared))
     if len(rows) == 2:
         rows[1]["note"] = said_vs_did(rows[0], rows[1])
+    if args.random_at and rows:
+        # random init at the pretrained accuracy level: SAID at fixed d, every seed, against the
+        # pretrained DID files' measured baseline (Aghajanyan et al.'s "pretrained < random")
+        ds = sorted(int(x) for x in args.random_at.split(","))
+        opts_r = {**opts, "pretrained": False}
+        row = run("minilm_random_said_at", "minilm_scifact", opts_r, args, seeds=seeds, said=True, d_min=ds[0],
+                  d_max=ds[-1], grid_factor=max(ds[-1] / ds[0], 2.0) if len(ds) > 1 else 2.0, max_bisect=0,
+                  runner=_AllAtOnce(), lr_scaling=args.lr_scaling, baseline=rows[0]["baseline_raw"])
+        row["note"] = (f"random init, SAID, threshold 0.9 × the pretrained baseline {rows[0]['baseline']}: "
+                       f"per-d {row['curve']}")
+        rows.append(row)
     return rows
 
 
