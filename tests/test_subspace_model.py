@@ -151,6 +151,32 @@ def test_export_roundtrip_exact(tmp_path):
     assert torch.equal(load_subspace(tmp_path / "pt.safetensors", small_net()).flat_theta(), pt.flat_theta())
 
 
+
+def test_export_roundtrip_task_vectors(tmp_path):
+    """aTLAS exports store λ, not the task vectors: loading needs the same basis, checked by hash."""
+    from lowdim.subspace.task_vectors import flat_parameters
+
+    D = int(flat_parameters(small_net()).numel())
+    tau = torch.randn(3, D, generator=torch.Generator().manual_seed(0))
+    sm = SubspaceModel(small_net(), 5, projection="task_vectors", basis=tau)
+    with torch.no_grad():
+        sm.z.normal_()
+    path = tmp_path / "tv.safetensors"
+    spec = save_subspace(sm, path)
+    assert spec["n_task_vectors"] == 3 and len(spec["basis_sha256"]) == 64
+    back = load_subspace(path, small_net(), basis=tau.clone())
+    x = torch.randn(3, 6)
+    assert torch.equal(back.flat_theta(), sm.flat_theta()) and torch.equal(back(x), sm(x))
+    with pytest.raises(LowdimError, match="pass basis="):
+        load_subspace(path, small_net())
+    other = tau.clone()
+    other[1, 0] += 1e-3
+    with pytest.raises(LowdimError, match="basis passed differs"):
+        load_subspace(path, small_net(), basis=other)
+    with pytest.raises(LowdimError, match="only for task_vectors"):
+        save_subspace(SubspaceModel(small_net(), 4), tmp_path / "ff.safetensors")
+        load_subspace(tmp_path / "ff.safetensors", small_net(), basis=tau)
+
 def test_bad_input():
     net = small_net()
     with pytest.raises(LowdimError, match="d=0"):

@@ -60,7 +60,7 @@ def read_spec(path: str | os.PathLike) -> dict:
 
 
 def load_subspace(path: str | os.PathLike, module: Any, *, device: Any = None,
-                  check_theta0: bool = True) -> Any:
+                  check_theta0: bool = True, basis: Any = None) -> Any:
     """Rebuild the :class:`SubspaceModel` saved at ``path`` around ``module`` (at θ₀).
 
     Parameters
@@ -73,6 +73,9 @@ def load_subspace(path: str | os.PathLike, module: Any, *, device: Any = None,
         Where to put the model.
     check_theta0 : bool, default=True
         Refuse when θ₀'s SHA-256 differs from the saved one.
+    basis : array-like of shape (T, D), optional
+        Only for ``projection="task_vectors"`` (aTLAS) exports, which store the coefficients but
+        not the task vectors: the same basis the model was trained with (checked by SHA-256).
 
     Examples
     --------
@@ -89,9 +92,19 @@ def load_subspace(path: str | os.PathLike, module: Any, *, device: Any = None,
     from lowdim.subspace.model import SubspaceModel
 
     spec = read_spec(path)
+    if spec["projection"] == "task_vectors" and basis is None:
+        raise LowdimError(f"{str(path)!r} holds aTLAS coefficients over {spec.get('n_task_vectors', '?')} task "
+                          "vectors, which the file does not store: pass basis= (the same task vectors, e.g. "
+                          "from build_task_vectors with the same tasks and seeds)")
+    if spec["projection"] != "task_vectors" and basis is not None:
+        raise LowdimError(f"basis= is only for task_vectors exports; {str(path)!r} uses the "
+                          f"{spec['projection']!r} projection, which is regenerated from its seed: drop basis=")
     model = SubspaceModel(module, spec["d"], projection=spec["projection"], said=spec["said"],
                           seed=spec["seed"], normalize=spec.get("normalize", "network"),
-                          theta0_source=spec.get("theta0_source", ""))
+                          theta0_source=spec.get("theta0_source", ""), basis=basis)
+    if basis is not None and model.projection.basis_sha256 != spec.get("basis_sha256"):
+        raise LowdimError(f"the basis passed differs from the task vectors {str(path)!r} was trained with "
+                          "(SHA-256 of the float32 basis); pass the same task vectors in the same order")
     if model.n_params_ != spec["D"]:
         raise LowdimError(f"{str(path)!r} was saved for D={spec['D']} trainable parameters; this module "
                           f"has {model.n_params_}: pass the same architecture")

@@ -231,7 +231,9 @@ class SubspaceModel(torch.nn.Module):
         return {"d": self.d, "d_z": self.d_z, "D": self.n_params_, "projection": self.projection_kind,
                 "normalize": self.normalize, "said": self.said, "seed": self.seed, "n_tensors": len(self._names),
                 "theta0_source": self.theta0_source, "theta0_sha256": self.theta0_digest(),
-                "compression_ratio": self.compression_ratio_}
+                "compression_ratio": self.compression_ratio_,
+                **({"n_task_vectors": self.projection.n_vectors, "basis_scale": self.projection.scale,
+                    "basis_sha256": self.projection.basis_sha256} if self.projection_kind == "task_vectors" else {})}
 
 
 def _non_persistent(module: Any) -> set[str]:

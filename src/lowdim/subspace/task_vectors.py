@@ -85,6 +85,9 @@ class TaskVectorProjection(torch.nn.Module):
                 "with lowdim.subspace.task_vectors.flat_parameters (or use build_task_vectors)")
         if not bool(torch.isfinite(B).all()):
             raise LowdimError("basis (the task vectors) contains NaN or infinite values")
+        import hashlib
+
+        self.basis_sha256 = hashlib.sha256(B.contiguous().numpy().tobytes()).hexdigest()  # as given (float32)
         T, n_blocks = B.shape[0], len(sizes)
         d = check_int("d", d, low=1, high=T * n_blocks,
                       fix=f"{T} task vectors × {n_blocks} parameter blocks give {T * n_blocks} coefficients")
