@@ -110,7 +110,8 @@ def accuracy(model: Any, split: tuple, *, batch_size: int = 1024) -> float:
 
 
 def fit_classifier(model: Any, data: ClassificationData, *, lr: float, seed: int, epochs: int = 30,
-                   batch_size: int = 128, patience: int = 5, weight_decay: float = 0.0) -> dict:
+                   batch_size: int = 128, patience: int = 5, weight_decay: float = 0.0,
+                   betas: tuple[float, float] = (0.9, 0.999)) -> dict:
     """Adam on cross-entropy with early stopping on validation accuracy.
 
     The trainable parameters at the best validation accuracy are restored at the end.
@@ -123,7 +124,7 @@ def fit_classifier(model: Any, data: ClassificationData, *, lr: float, seed: int
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
     gen = torch.Generator().manual_seed(int(seed))
     *xs, y = data.train
     n = len(y)
