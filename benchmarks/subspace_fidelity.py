@@ -107,7 +107,7 @@ def run(name: str, task: str, opts: dict, args, file: str = "", **kw) -> dict:
     res = find_d90(task, task_options=opts, results=str(Path(args.out) / f"{file or name}.jsonl"), resume=True,
                    progress=progress, **kw)
     row = {"config": name, "D": res.n_params, "baseline": round(res.baseline, 4), "baseline_raw": res.baseline,
-           "baseline_ci": [round(x, 4) for x in res.baseline_ci],
+           "baseline_ci": [round(x, 4) for x in res.baseline_ci], "baseline_ci_raw": list(res.baseline_ci),
            "threshold": round(res.threshold_value, 4), "d90": res.d90, "ci": list(res.ci), "ci_text": res.ci_text,
            "seeds": len(res.config["seeds"]), "interval": res.interval_method,
            "tested": {p["d"]: round(p["mean"], 3) for p in res.per_d}, "curve": curve(res),
@@ -137,7 +137,9 @@ def own_baseline(opts: dict, args) -> float:
 def spot_check(args, lrs: list) -> None:
     """Pretrained DID and SAID at a few d with another projection seed (JSON lines on stdout)."""
     from lowdim.subspace import run_one
+    from lowdim.subspace.tasks import get_task
 
+    task = get_task("minilm_scifact", pretrained=True, data_dir=args.data)  # its learning rates and scaling
     opts = {"pretrained": True, "device": args.device, "epochs": args.epochs, "n_train": args.n_train,
             "n_eval": args.n_eval, "max_length": args.max_length, "data_dir": args.data, "model_dir": args.model,
             "patience": args.patience, "threads": args.threads}
@@ -145,7 +147,7 @@ def spot_check(args, lrs: list) -> None:
         for d in (int(x) for x in args.spot_check.split(",")):
             rec = run_one({"kind": "subspace", "d": d, "seed": args.spot_seed, "task": "minilm_scifact",
                            "task_options": opts, "init_seed": 0, "projection": "fastfood", "said": said,
-                           "lrs": lrs, "lr_scaling": args.lr_scaling or "sqrt"})
+                           "lrs": lrs or list(task.lrs), "lr_scaling": args.lr_scaling or task.lr_scaling})
             print(json.dumps({"said": said, **{k: rec[k] for k in ("d", "seed", "metric", "val", "lr", "seconds")}}),
                   flush=True)
 
@@ -196,7 +198,7 @@ def main() -> None:
         return
     if args.experiment == "minilm" and args.spot_check:
         args.epochs = 8 if args.epochs is None else args.epochs
-        spot_check(args, lrs)
+        spot_check(args, lrs if args.lrs != ap.get_default("lrs") else [])
         return
     if args.experiment == "mnist":
         rows = mnist(args)
@@ -283,13 +285,17 @@ def minilm_bracket(args) -> list:
             "n_eval": args.n_eval, "max_length": args.max_length, "data_dir": args.data, "model_dir": args.model,
             "patience": args.patience, "threads": args.threads}
     rows = []
+    for flag, spec in (("--bracket", args.bracket), ("--said-bracket", args.said_bracket), ("--random-at", args.random_at)):
+        if len([x for x in spec.split(",") if x]) > 2:
+            sys.exit(f"{flag} {spec}: give at most two d values (the ends of the bracket; every seed runs at both)")
     for said, spec in ((False, args.bracket), (True, args.said_bracket)):
         ds = sorted(int(x) for x in spec.split(",") if x)
         if not ds:
             continue
         factor = ds[-1] / ds[0] if len(ds) > 1 else 2.0
         name = f"minilm_pretrained_{'said' if said else 'did'}_bracket"
-        shared = {"baseline": rows[0]["baseline_raw"]} if rows else {}  # SAID: the DID files' measured baseline
+        # SAID: the DID file's measured baseline, with its interval (the threshold's ends use it)
+        shared = {"baseline": (rows[0]["baseline_raw"], *rows[0]["baseline_ci_raw"])} if rows else {}
         rows.append(run(name, "minilm_scifact", opts, args, seeds=seeds, said=said, d_min=ds[0], d_max=ds[-1],
                         grid_factor=max(factor, 1.0001), max_bisect=0, runner=_AllAtOnce(),
                         lr_scaling=args.lr_scaling, **shared))
@@ -302,7 +308,8 @@ def minilm_bracket(args) -> list:
         opts_r = {**opts, "pretrained": False}
         row = run("minilm_random_said_at", "minilm_scifact", opts_r, args, seeds=seeds, said=True, d_min=ds[0],
                   d_max=ds[-1], grid_factor=max(ds[-1] / ds[0], 2.0) if len(ds) > 1 else 2.0, max_bisect=0,
-                  runner=_AllAtOnce(), lr_scaling=args.lr_scaling, baseline=rows[0]["baseline_raw"])
+                  runner=_AllAtOnce(), lr_scaling=args.lr_scaling,
+                  baseline=(rows[0]["baseline_raw"], *rows[0]["baseline_ci_raw"]))
         row["note"] = (f"random init, SAID, threshold 0.9 × the pretrained baseline {rows[0]['baseline']}: "
                        f"per-d {row['curve']}")
         rows.append(row)

@@ -180,3 +180,21 @@ def test_paired_difference_refuses_unpaired_runs():
         paired_difference([0.8, 0.9], [0.8])
     m, lo, hi = paired_difference([0.8], [0.85])
     assert m == pytest.approx(0.05) and math.isnan(lo) and math.isnan(hi)
+
+
+def test_given_baseline_interval_reaches_the_threshold_ends(tmp_path):
+    """A baseline given as (mean, low, high) widens the relative threshold like a measured one;
+    a bare float is exact; malformed triples are refused before any run."""
+    common = {"seeds": 2, "d_min": 8, "d_max": 16, "max_bisect": 0, "task_options": {"epochs": 2}}
+    exact = find_d90("digits_mlp", baseline=0.95, results=str(tmp_path / "a.jsonl"), **common)
+    wide = find_d90("digits_mlp", baseline=(0.95, 0.90, 0.99), results=str(tmp_path / "b.jsonl"), **common)
+    assert all(math.isnan(x) for x in exact.baseline_ci)
+    assert exact.threshold_ci == pytest.approx((0.855, 0.855))
+    assert wide.baseline_ci == pytest.approx((0.90, 0.99)) and wide.baseline == pytest.approx(0.95)
+    assert wide.threshold_ci == pytest.approx((0.81, 0.891)) and wide.config["baseline_given"] == [0.95, 0.9, 0.99]
+    assert wide.to_json()["threshold_ci"] == pytest.approx([0.81, 0.891])
+    assert [p["mean"] for p in wide.per_d] == [p["mean"] for p in exact.per_d]  # same runs, same seeds
+    for bad, msg in [((0.95, 0.97, 0.99), "low ≤ mean ≤ high"), ((0.95, 0.9), "triple"),
+                     ((0.95, 0.9, 1.5), "baseline high")]:
+        with pytest.raises(LowdimError, match=msg):
+            find_d90("digits_mlp", baseline=bad, results=str(tmp_path / "c.jsonl"), **common)

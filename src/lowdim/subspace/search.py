@@ -197,8 +197,11 @@ def find_d90(
     threshold : float in (0, 1], default=0.9
     threshold_rule : {"relative", "absolute"}
         ``relative``: mean ≥ threshold × baseline; ``absolute``: mean ≥ threshold.
-    baseline : float, optional
+    baseline : float or (mean, low, high), optional
         Known full-training metric; measured (over the seeds) when omitted and the rule is relative.
+        A triple — e.g. another sweep's ``(res.baseline, *res.baseline_ci)`` — carries the
+        baseline's interval into the relative threshold's ends, as a measured baseline does; a
+        bare float is taken as exact.
     d_min, d_max : int, optional
         Grid range; default 10 (SAID: number of tensors + 10) up to D.
     grid_factor : float, default=2
@@ -285,14 +288,26 @@ def find_d90(
                       fix=f"the model has D={D} trainable parameters")
     bounded = "accuracy" in str(task_obj.metric).lower()  # a fraction in [0, 1]
     n_test, chance = task_obj.n_test, task_obj.chance
+    given = (math.nan, math.nan, math.nan)
     if baseline is not None:
-        baseline = check_fraction("baseline", baseline, low=0.0, low_open=False, high=1.0 if bounded else math.inf)
+        trip = list(baseline) if isinstance(baseline, (tuple, list, np.ndarray)) else [baseline, math.nan, math.nan]
+        if len(trip) != 3:
+            raise LowdimError(f"baseline={baseline!r} must be a number or a (mean, low, high) triple")
+        cap = 1.0 if bounded else math.inf
+        mean = check_fraction("baseline", trip[0], low=0.0, low_open=False, high=cap)
+        ends = [math.nan if x is None or (isinstance(x, float) and x != x) else x for x in trip[1:]]
+        if ends[0] == ends[0] or ends[1] == ends[1]:  # an interval was given: both ends, around the mean
+            ends = [check_fraction(f"baseline {w}", e, low=0.0, low_open=False, high=cap)
+                    for w, e in zip(("low", "high"), ends)]
+            if not ends[0] <= mean <= ends[1]:
+                raise LowdimError(f"baseline={tuple(trip)!r}: a (mean, low, high) triple needs low ≤ mean ≤ high")
+        baseline, given = mean, (mean, *ends)
         check_baseline(baseline, math.nan, math.nan, chance, threshold, threshold_rule, given=True)
 
     config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
               "task_info": task_obj.info, "projection": projection, "said": bool(said), "normalize": normalize,
               "seeds": seed_list,
-              "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline,
+              "threshold": threshold, "threshold_rule": threshold_rule, "baseline_given": baseline if given[1] != given[1] else list(given),
               "d_min": d_min, "d_max": d_max, "grid_factor": float(grid_factor), "rel_tol": float(rel_tol),
               "max_bisect": max_bisect, "lrs": list(lrs), "baseline_lrs": list(baseline_lrs),
               "lr_scaling": lr_scaling, "init_seed": int(init_seed), "n_params": D, "max_dense_bytes": int(max_dense_bytes),
@@ -377,7 +392,7 @@ def find_d90(
         b_mean, b_lo, b_hi = interval([records[("baseline", None, s)]["metric"] for s in seed_list])
         check_baseline(b_mean, b_lo, b_hi, chance, threshold, threshold_rule, given=False, n_seeds=len(seed_list))
     else:
-        b_mean, b_lo, b_hi = float(baseline), math.nan, math.nan
+        b_mean, b_lo, b_hi = given
     thr = threshold * b_mean if threshold_rule == "relative" else threshold
     if threshold_rule == "relative" and b_lo == b_lo:  # the threshold's own uncertainty (baseline interval)
         thr_lo, thr_hi = threshold * b_lo, threshold * b_hi
@@ -419,7 +434,8 @@ def find_d90(
     return D90Result(d90=hi_pass, ci=ci, baseline=b_mean, baseline_ci=(b_lo, b_hi), threshold=threshold,
                      threshold_rule=threshold_rule, threshold_value=thr, per_d=per_d, runs=runs,
                      n_params=D, config=config, seconds=round(time.perf_counter() - t_start, 3),
-                     interval_method=config["interval_method"], n_test=n_test, chance=chance)
+                     interval_method=config["interval_method"], n_test=n_test, chance=chance,
+                     threshold_ci=(thr_lo, thr_hi))
 
 
 def _log_grid(d_min: int, d_max: int, factor: float) -> list[int]:

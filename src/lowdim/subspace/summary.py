@@ -227,6 +227,9 @@ class D90Result:
     n_test, chance : int or None, float or None
         Test examples behind each accuracy and the test set's majority-class rate (when the task
         knows them).
+    threshold_ci : tuple
+        ``(θ_lo, θ_hi)``, the ends of the threshold that decide "clearly fails" / "clearly passes"
+        (the baseline interval's ends × threshold for the relative rule; θ, θ otherwise).
     config : dict
     """
 
@@ -245,6 +248,7 @@ class D90Result:
     interval_method: str = ACCURACY_INTERVAL
     n_test: int | None = None
     chance: float | None = None
+    threshold_ci: tuple = (math.nan, math.nan)
 
     @property
     def compression_ratio(self) -> float | None:
@@ -273,6 +277,7 @@ class D90Result:
                 "baseline": self.baseline, "baseline_ci": [nan(x) for x in self.baseline_ci],
                 "interval_method": self.interval_method, "n_test": self.n_test, "chance": self.chance,
                 "threshold": self.threshold, "threshold_rule": self.threshold_rule,
-                "threshold_value": self.threshold_value, "n_params": self.n_params,
+                "threshold_value": self.threshold_value, "threshold_ci": [nan(x) for x in self.threshold_ci],
+                "n_params": self.n_params,
                 "compression_ratio": self.compression_ratio, "per_d": per_d, "runs": self.runs,
                 "config": self.config, "seconds": self.seconds}
