@@ -122,6 +122,9 @@ def run(name: str, task: str, opts: dict, args, file: str = "", **kw) -> dict:
 
     res = find_d90(task, task_options=opts, results=str(Path(args.out) / f"{file or name}.jsonl"), resume=True,
                    progress=progress, **kw)
+    from lowdim.report.subspace_plots import plot_d90
+
+    plot_d90(res, Path(args.out) / f"{name}.png", title=f"{name}: D = {res.n_params:,}, {len(res.config['seeds'])} seeds")
     row = {"config": name, "D": res.n_params, "baseline": round(res.baseline, 4), "baseline_raw": res.baseline,
            "baseline_ci": [round(x, 4) for x in res.baseline_ci], "baseline_ci_raw": list(res.baseline_ci),
            "threshold": round(res.threshold_value, 4), "d90": res.d90, "ci": list(res.ci), "ci_text": res.ci_text,

@@ -35,6 +35,9 @@ def plot_d90(result: Any, path: str | os.PathLike, *, title: str = "") -> Path:
             else f"absolute {result.threshold:g}")
     ax.axhline(result.threshold_value, color="tab:red", ls="--", lw=1,
                label=f"threshold {result.threshold_value:.3f} ({rule})")
+    t_lo, t_hi = getattr(result, "threshold_ci", (math.nan, math.nan))
+    if t_lo == t_lo and t_hi == t_hi and t_hi > t_lo:  # the baseline interval's reach
+        ax.axhspan(t_lo, t_hi, color="tab:red", alpha=0.08, label=f"threshold ends [{t_lo:.3f}, {t_hi:.3f}]")
     if result.d90 is not None:
         ax.axvline(result.d90, color="tab:green", ls=":", lw=1.5, label=f"d90 = {result.d90}")
         lo_ci, hi_ci = result.ci
