@@ -133,10 +133,12 @@ def run(name: str, task: str, opts: dict, args, file: str = "", **kw) -> dict:
            "run_minutes": round(sum(r["seconds"] for r in res.runs) / 60, 1),
            "minutes": round((time.perf_counter() - t0) / 60, 2), "n_test": res.n_test,
            "per_seed": {r["d"]: {} for r in res.runs if r["d"] is not None}}
+    row["bits"] = {d: {} for d in row["per_seed"]}
     for r in res.runs:
         if r["d"] is not None:
             row["per_seed"][r["d"]][r["seed"]] = r["metric"]
-    print(json.dumps(row), flush=True)
+            row["bits"][r["d"]][r["seed"]] = r.get("correct")
+    print(json.dumps({k: v for k, v in row.items() if k != "bits"}), flush=True)
     return row
 
 
@@ -250,7 +252,7 @@ def main() -> None:
                 passing = [d for d, m in sorted(row["tested"].items()) if m >= 0.9 * own]
                 row["note"] = (f"threshold = 0.9 × pretrained baseline; own full-training baseline {own:.4f} "
                                f"→ d90 vs own baseline ≤ {passing[0] if passing else 'not reached'}")
-                print(json.dumps(row), flush=True)
+                print(json.dumps({k: v for k, v in row.items() if k != "bits"}), flush=True)
                 rows.append(row)
     else:
         args.seeds = args.seeds or 1
@@ -337,17 +339,22 @@ def minilm_bracket(args) -> list:
 
 def said_vs_did(did: dict, said: dict) -> str:
     """SAID − DID accuracy at every shared d, paired by projection seed (summary.paired_difference)."""
-    from lowdim.subspace.summary import paired_difference
+    from lowdim.subspace.summary import paired_difference, unpack_correct
 
     parts = []
     for d in sorted(set(did["per_seed"]) & set(said["per_seed"])):
         seeds = sorted(set(did["per_seed"][d]) & set(said["per_seed"][d]))
         a, b = [did["per_seed"][d][s] for s in seeds], [said["per_seed"][d][s] for s in seeds]
         m, lo, hi = paired_difference(a, b, n_test=did["n_test"])
+        how = f"seed spread + Cauchy–Schwarz test-set bound, n_test = {did['n_test']}"
+        bits = [[row["bits"][d][s] for s in seeds] for row in (did, said)]
+        if all(x is not None for side in bits for x in side):  # runs recorded per-example correctness
+            m, lo, hi = paired_difference(a, b, correct=tuple([unpack_correct(x) for x in side] for side in bits))
+            how = f"seed spread + paired per-example test-set variance, n_test = {did['n_test']}"
         _, lo_c, hi_c = paired_difference(a, b)  # on this test set: seed spread only
         verdict = lambda lo, hi: "SAID better" if lo > 0 else "DID better" if hi < 0 else "not established"  # noqa: E731
         parts.append(f"d = {d}: SAID − DID = {m:+.4f} over {len(seeds)} paired seeds; population "
-                     f"[{lo:+.4f}, {hi:+.4f}] (seed spread + Cauchy–Schwarz test-set bound, n_test = {did['n_test']}): "
+                     f"[{lo:+.4f}, {hi:+.4f}] ({how}): "
                      f"{verdict(lo, hi)}; on this test set [{lo_c:+.4f}, {hi_c:+.4f}] (seed spread only): "
                      f"{verdict(lo_c, hi_c)}")
     return "; ".join(parts) or "no shared d between the DID and SAID brackets"

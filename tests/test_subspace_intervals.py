@@ -198,3 +198,50 @@ def test_given_baseline_interval_reaches_the_threshold_ends(tmp_path):
                      ((0.95, 0.9, 1.5), "baseline high")]:
         with pytest.raises(LowdimError, match=msg):
             find_d90("digits_mlp", baseline=bad, results=str(tmp_path / "c.jsonl"), **common)
+
+
+def test_paired_difference_with_per_example_correctness():
+    """With per-example bits the test-set term is the paired (McNemar) variance: known answer on a
+    hand-made case, narrower than the Cauchy–Schwarz bound, and mismatched bits are refused."""
+    from lowdim.subspace.summary import pack_correct, paired_difference, unpack_correct
+
+    rng = np.random.default_rng(1)
+    n = 500
+    base = rng.random(n) < 0.8
+    a_bits = [base.copy() for _ in range(3)]
+    b_bits = [base.copy() for _ in range(3)]
+    for s, flips in enumerate((20, 22, 18)):  # b fixes `flips` of a's errors, seed by seed
+        wrong = np.flatnonzero(~base)[s * 5: s * 5 + flips]
+        b_bits[s][wrong] = True
+    a, b = [float(x.mean()) for x in a_bits], [float(x.mean()) for x in b_bits]
+    m, lo, hi = paired_difference(a, b, correct=(a_bits, b_bits))
+    e = (np.array(b_bits, float) - np.array(a_bits, float)).mean(axis=0)
+    diff = np.subtract(b, a)
+    v = diff.var(ddof=1) / 3 + e.var(ddof=1) / n
+    from scipy import stats
+
+    df = 2 * (v / (diff.var(ddof=1) / 3)) ** 2
+    assert m == pytest.approx(diff.mean())
+    assert hi - m == pytest.approx(stats.t.ppf(0.975, df) * math.sqrt(v))
+    _, lo_cs, hi_cs = paired_difference(a, b, n_test=n)
+    assert lo > 0 and lo_cs < 0 < lo  # b better: established only by the paired test-set term
+    back = [unpack_correct(pack_correct(x)) for x in a_bits]
+    assert all(np.array_equal(x, y) for x, y in zip(back, a_bits))
+    with pytest.raises(LowdimError, match="does not match"):
+        paired_difference(a, b, correct=(b_bits, a_bits))
+    with pytest.raises(LowdimError, match="one per-example array per seed"):
+        paired_difference(a, b, correct=(a_bits[:2], b_bits[:2]))
+
+
+def test_runs_record_per_example_correctness(tmp_path):
+    """Built-in tasks: each run keeps its test-set correctness; its mean is the run's metric."""
+    from lowdim.subspace.summary import unpack_correct
+
+    res = find_d90("digits_mlp", seeds=1, d_min=16, d_max=16, max_bisect=0, task_options={"epochs": 2},
+                   results=str(tmp_path / "r.jsonl"))
+    for r in res.runs:
+        bits = unpack_correct(r["correct"])
+        assert len(bits) == res.n_test and bits.mean() == pytest.approx(r["metric"])
+        assert all("_bits" not in t and "correct" not in t for t in r["tried"])
+    again = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()[1:]]
+    assert [unpack_correct(r["correct"]).sum() for r in again] == [unpack_correct(r["correct"]).sum() for r in res.runs]

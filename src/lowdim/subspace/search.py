@@ -47,6 +47,7 @@ from lowdim.subspace.summary import (
     check_baseline,
     d90_interval,
     mean_ci,
+    pack_correct,
 )
 from lowdim.subspace.tasks import TASKS, Task
 from lowdim.validation import check_choice, check_fraction, check_int
@@ -129,18 +130,29 @@ def run_one(spec: dict) -> dict:
                                       max_dense_bytes=int(spec.get("max_dense_bytes", DEFAULT_MAX_DENSE_BYTES)),
                                       basis=spec.get("basis"))
             info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
-            metric = float(task.evaluate_fn(model))
+            bits = None
+            if getattr(task, "correct_fn", None) is not None:  # per-example: the metric is their mean
+                bits = np.asarray(task.correct_fn(model), dtype=bool).reshape(-1)
+                metric = float(bits.mean()) if len(bits) else math.nan
+            else:
+                metric = float(task.evaluate_fn(model))
             val = float(info.get("val", metric))
             entry = {"lr": float(lr), "val": val, "metric": metric,
                      **{k: v for k, v in info.items() if k != "val" and isinstance(v, (int, float))}}
+            if bits is not None:
+                entry["_bits"] = bits
             tried.append(entry)
             if best is None or val > best["val"]:
                 best = entry
     finally:
         torch.set_num_threads(old_threads)
     assert best is not None
+    bits = best.get("_bits")
+    for entry in tried:
+        entry.pop("_bits", None)
     return {"kind": spec["kind"], "d": spec.get("d"), "seed": int(spec["seed"]), "metric": best["metric"],
             "val": best["val"], "lr": best["lr"], "tried": tried,
+            **({"correct": pack_correct(bits)} if bits is not None else {}),
             "seconds": round(time.perf_counter() - t0, 4)}
 
 

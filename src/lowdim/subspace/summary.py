@@ -31,13 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from lowdim.errors import LowdimError
 
 __all__ = ["ACCURACY_INTERVAL", "D90Result", "accuracy_interval", "check_baseline", "d90_interval", "mean_ci",
-           "paired_difference"]
+           "pack_correct", "paired_difference", "unpack_correct"]
 
 ACCURACY_INTERVAL = ("logit (delta method): seed spread s²/S plus binomial test-set error p(1-p)/n_test, "
                      "Student-t quantile on Welch-Satterthwaite df; inside (0, 1)")
@@ -115,17 +116,37 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     return m, m - h, m + h
 
 
+def pack_correct(bits: Any) -> dict:
+    """Per-example correctness as a JSON-able record field: ``{"n": n, "bits": base64 of packbits}``."""
+    import base64
+
+    b = np.asarray(bits, dtype=bool).reshape(-1)
+    return {"n": len(b), "bits": base64.b64encode(np.packbits(b).tobytes()).decode("ascii")}
+
+
+def unpack_correct(field: dict) -> np.ndarray:
+    """Inverse of :func:`pack_correct` (a run record's ``"correct"``)."""
+    import base64
+
+    raw = np.frombuffer(base64.b64decode(field["bits"]), dtype=np.uint8)
+    return np.unpackbits(raw, count=int(field["n"])).astype(bool)
+
+
 def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None = None,
-                      confidence: float = 0.95) -> tuple[float, float, float]:
+                      confidence: float = 0.95, *, correct: tuple | None = None) -> tuple[float, float, float]:
     """Mean of ``b − a`` over paired seeds and its interval: is configuration b better than a?
 
     ``a[s]`` and ``b[s]`` are two configurations' accuracies at the same seed ``s`` (the same
     projection seed, e.g. DID and SAID at one d) on the same ``n_test`` examples. The variance adds
-    the paired seed spread ``s²_Δ / S`` and a bound on the test-set term: without per-example
-    predictions the covariance of the two accuracies over test sets is unknown, so the
-    Cauchy–Schwarz bound ``(√(p̃_a(1 − p̃_a)) + √(p̃_b(1 − p̃_b)))² / n`` is charged (exact when the
-    two are perfectly anti-correlated; conservative otherwise). Student-t quantile on
-    Welch–Satterthwaite degrees of freedom, as in :func:`accuracy_interval`; not clipped.
+    the paired seed spread ``s²_Δ / S`` and the test-set term. With ``correct = (bits_a, bits_b)``
+    (per seed, per-example correctness, e.g. :func:`unpack_correct` of the runs' ``"correct"``)
+    the test-set term is the paired one, ``var_i(e_i) / n`` with ``e_i`` example i's mean over
+    seeds of ``b − a`` (McNemar's variance, averaged over seeds). Without them the covariance of the
+    two accuracies over test sets is unknown, so the Cauchy–Schwarz bound
+    ``(√(p̃_a(1 − p̃_a)) + √(p̃_b(1 − p̃_b)))² / n`` is charged (exact when the two are perfectly
+    anti-correlated; conservative otherwise, often by far). Both treat test examples as
+    independent. Student-t quantile on Welch–Satterthwaite degrees of freedom, as in
+    :func:`accuracy_interval`; not clipped.
 
     Returns
     -------
@@ -149,7 +170,17 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None
     diff, S = y - x, len(x)
     m = float(diff.mean())
     v_test = 0.0
-    if n_test:
+    if correct is not None:
+        ca, cb = (np.asarray([np.asarray(c, dtype=bool).reshape(-1) for c in side], dtype=float) for side in correct)
+        if ca.shape != cb.shape or ca.shape[0] != S or ca.ndim != 2 or ca.shape[1] < 2:
+            raise LowdimError(f"correct= needs one per-example array per seed on both sides ({S} seeds), of one "
+                              f"length ≥ 2; got shapes {ca.shape} and {cb.shape}")
+        if not (np.allclose(ca.mean(axis=1), x, atol=1e-9) and np.allclose(cb.mean(axis=1), y, atol=1e-9)):
+            raise LowdimError("correct= does not match the accuracies given (each array's mean must be its "
+                              "seed's accuracy): pass the runs' own 'correct' fields, in the same seed order")
+        e = (cb - ca).mean(axis=0)
+        v_test = float(np.var(e, ddof=1)) / e.shape[0]
+    elif n_test:
         n = float(n_test)
         sd = [math.sqrt(p * (1 - p)) for p in ((n * float(v.mean()) + 0.5) / (n + 1) for v in (x, y))]
         v_test = (sd[0] + sd[1]) ** 2 / n

@@ -7,6 +7,11 @@ A task bundles three callables:
   them for the baseline, ``z`` (+ λ) for a :class:`~lowdim.subspace.SubspaceModel`) and returns at
   least ``{"val": validation metric}`` (used to pick the learning rate); early stopping belongs here;
 - ``evaluate_fn(model) -> float`` returns the reported metric (higher is better, e.g. test accuracy).
+
+Optionally, ``correct_fn(model) -> bool array`` gives per-example correctness on the test set (the
+built-in tasks have it). :func:`~lowdim.subspace.find_d90` then takes the metric as its mean and
+keeps the array with each run (packed bits), so that two configurations can be compared example
+by example (:func:`lowdim.subspace.summary.paired_difference`).
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class Task:
         Test examples ``evaluate_fn`` averages over (adds the test-set error to the intervals).
     chance : float, optional
         Majority-class rate of the test set: a baseline whose interval does not clear it is refused.
+    correct_fn : callable, optional
+        Per-example correctness on the test set, ``evaluate_fn``'s accuracy example by example
+        (see the module docstring).
     """
 
     name: str
@@ -60,6 +68,7 @@ class Task:
     info: dict = field(default_factory=dict)
     n_test: int | None = None
     chance: float | None = None
+    correct_fn: Callable[[Any], Any] | None = None
 
 
 def check_training(epochs: Any, batch_size: Any, patience: Any) -> tuple[int, int, int]:
@@ -93,20 +102,25 @@ class ClassificationData:
         return ClassificationData(mv(self.train), mv(self.val), mv(self.test), self.n_classes)
 
 
-def accuracy(model: Any, split: tuple, *, batch_size: int = 1024) -> float:
-    """Fraction of correct argmax predictions of ``model`` on ``split = (*inputs, labels)``."""
+def accuracy(model: Any, split: tuple, *, batch_size: int = 1024, per_example: bool = False) -> Any:
+    """Fraction of correct argmax predictions of ``model`` on ``split = (*inputs, labels)``.
+
+    ``per_example=True`` returns the correctness of each example instead (bool numpy array).
+    """
+    import numpy as np
     import torch
 
     *xs, y = split
     was = model.training
     model.eval()
-    correct = 0
+    hits = []
     with torch.no_grad():
         for a in range(0, len(y), batch_size):
             out = model(*(x[a:a + batch_size] for x in xs))
-            correct += int((out.argmax(dim=-1) == y[a:a + batch_size]).sum())
+            hits.append((out.argmax(dim=-1) == y[a:a + batch_size]).cpu().numpy())
     model.train(was)
-    return correct / max(1, len(y))
+    correct = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    return correct if per_example else int(correct.sum()) / max(1, len(y))
 
 
 def fit_classifier(model: Any, data: ClassificationData, *, lr: float, seed: int, epochs: int = 30,

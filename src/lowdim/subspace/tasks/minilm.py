@@ -163,8 +163,8 @@ def _train(model: Any, *, lr: float, seed: int, key: tuple, epochs: int, batch_s
     return fit_classifier(model, data, lr=lr, seed=seed, epochs=epochs, batch_size=batch_size, patience=patience)
 
 
-def _evaluate(model: Any, *, key: tuple) -> float:
-    return accuracy(model.to(key[-1]), load_pairs(*key).test, batch_size=128)
+def _evaluate(model: Any, *, key: tuple, per_example: bool = False) -> Any:
+    return accuracy(model.to(key[-1]), load_pairs(*key).test, batch_size=128, per_example=per_example)
 
 
 def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: str = "", device: str = "cpu",
@@ -195,6 +195,7 @@ def minilm_scifact(*, pretrained: bool = True, data_dir: str = "", model_dir: st
         train_fn=functools.partial(_train, key=key, epochs=int(epochs), batch_size=int(batch_size),
                                    patience=int(patience)),
         evaluate_fn=functools.partial(_evaluate, key=key),
+        correct_fn=functools.partial(_evaluate, key=key, per_example=True),
         lrs=(0.15,),  # at d = 1,000, scaled by √(1000/d): measured to learn at d = 64 … 4,096
         baseline_lrs=(5e-5,) if pretrained else (1e-4,),
         lr_scaling="sqrt",

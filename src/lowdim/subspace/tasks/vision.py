@@ -233,8 +233,8 @@ def _train(model: Any, *, lr: float, seed: int, data: str, data_dir: str, device
                           batch_size=batch_size, patience=patience, betas=betas)
 
 
-def _evaluate(model: Any, *, data: str, data_dir: str, device: str) -> float:
-    return accuracy(model.to(device), load_data(data, data_dir, device).test)
+def _evaluate(model: Any, *, data: str, data_dir: str, device: str, per_example: bool = False) -> Any:
+    return accuracy(model.to(device), load_data(data, data_dir, device).test, per_example=per_example)
 
 
 def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, baseline_lrs: tuple,
@@ -250,6 +250,7 @@ def _task(name: str, data: str, arch: str, *, description: str, lrs: tuple, base
         train_fn=functools.partial(_train, epochs=int(epochs), batch_size=int(batch_size),
                                    patience=int(patience), betas=(0.9, 0.99) if li else (0.9, 0.999), **kw),
         evaluate_fn=functools.partial(_evaluate, **kw),
+        correct_fn=functools.partial(_evaluate, per_example=True, **kw),
         lrs=tuple(lrs), baseline_lrs=tuple(baseline_lrs), lr_scaling=lr_scaling, metric="test accuracy",
         description=description,
         info={"epochs": int(epochs), "batch_size": int(batch_size), "patience": int(patience),
