@@ -265,7 +265,7 @@ def main() -> None:
             if args.threads:
                 opts["threads"] = args.threads
             for rule in ("relative", "absolute"):
-                rows.append(run(f"{task}_{rule}", task, opts, args, seeds=args.seeds, threshold_rule=rule,
+                rows.append(run(f"{task}_{rule}", task, opts, args, file=task, seeds=args.seeds, threshold_rule=rule,
                                 d_min=8, grid_factor=2.0, max_bisect=4, lr_scaling=args.lr_scaling,
                                 **({"lrs": lrs} if args.lrs != ap.get_default("lrs") else {})))
     print("\n| config | D | seeds | baseline [interval] | threshold | d90 | d90 interval | per-d mean [interval] "
