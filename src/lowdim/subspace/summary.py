@@ -23,7 +23,9 @@ A tested d *clearly fails* when its interval lies below θ_lo, and *clearly pass
 at or above θ_hi. The d90 interval runs from one above the largest clearly failing d below d90
 (or the smallest possible d) to the smallest clearly passing d ≥ d90; when no tested d clearly
 passes, the upper end is ``None`` — "not reached within the tested range" — and never a number
-beyond the tested d (or D).
+beyond the tested d (or D). The ends are read off per-d intervals at the chosen level and assume
+that accuracy does not fall as d grows; no joint (simultaneous) coverage over the tested d is
+claimed, and the resolution is the tested grid (d90 is the smallest tested d that passes).
 """
 
 from __future__ import annotations
