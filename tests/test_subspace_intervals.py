@@ -245,3 +245,33 @@ def test_runs_record_per_example_correctness(tmp_path):
         assert all("_bits" not in t and "correct" not in t for t in r["tried"])
     again = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()[1:]]
     assert [unpack_correct(r["correct"]).sum() for r in again] == [unpack_correct(r["correct"]).sum() for r in res.runs]
+
+
+def test_given_baseline_triple_is_checked_by_its_ends():
+    """A (mean, low, high) baseline is refused at chance by its low end and reaches an absolute
+    threshold by its high end, as a measured baseline is."""
+    calls = []
+    with pytest.raises(LowdimError, match=r"given baseline=0.2 \(interval \[0.12, 0.3\]\) does not beat"):
+        find_d90(make_task(chance=0.13, calls=calls), baseline=(0.2, 0.12, 0.3), d_min=8)
+    assert calls == []
+    r = find_d90(make_task(), baseline=(0.85, 0.8, 0.92), threshold=0.9, threshold_rule="absolute",
+                 seeds=1, d_min=8, d_max=64, max_bisect=0)
+    assert r.threshold_ci == (0.9, 0.9) and r.d90 == 64
+
+
+def test_paired_difference_degenerate_bits():
+    """Bits that agree everywhere keep a non-zero test-set error; ragged or damaged bits are refused."""
+    from lowdim.subspace.summary import pack_correct, paired_difference, unpack_correct
+
+    n = 100
+    same = [np.ones(n, bool)] * 3
+    m, lo, hi = paired_difference([1.0] * 3, [1.0] * 3, correct=(same, same))
+    assert m == 0 and lo < 0 < hi and hi == pytest.approx(1.959964 * math.sqrt(0.5 / (n * (n + 1))))
+    m1, lo1, hi1 = paired_difference([1.0], [1.0], correct=(same[:1], same[:1]))
+    assert lo1 < 0 < hi1
+    with pytest.raises(LowdimError, match="all of one length"):
+        paired_difference([0.5, 0.5], [0.5, 0.5], correct=([[1, 0], [1, 0, 1, 0]], [[1, 0], [0, 1]]))
+    field = pack_correct(np.ones(8, bool))
+    with pytest.raises(LowdimError, match="n=20 but holds 1 bytes"):
+        unpack_correct({**field, "n": 20})
+    assert unpack_correct(pack_correct([])).shape == (0,)

@@ -314,7 +314,7 @@ def find_d90(
             if not ends[0] <= mean <= ends[1]:
                 raise LowdimError(f"baseline={tuple(trip)!r}: a (mean, low, high) triple needs low ≤ mean ≤ high")
         baseline, given = mean, (mean, *ends)
-        check_baseline(baseline, math.nan, math.nan, chance, threshold, threshold_rule, given=True)
+        check_baseline(baseline, given[1], given[2], chance, threshold, threshold_rule, given=True)
 
     config = {"task": task_obj.name, "task_options": dict(sorted((task_options or {}).items())),
               "task_info": task_obj.info, "projection": projection, "said": bool(said), "normalize": normalize,

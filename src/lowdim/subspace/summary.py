@@ -131,7 +131,11 @@ def unpack_correct(field: dict) -> np.ndarray:
     import base64
 
     raw = np.frombuffer(base64.b64decode(field["bits"]), dtype=np.uint8)
-    return np.unpackbits(raw, count=int(field["n"])).astype(bool)
+    n = int(field["n"])
+    if not 0 <= n <= 8 * len(raw) or len(raw) != (n + 7) // 8:
+        raise LowdimError(f"a run's 'correct' field says n={n} but holds {len(raw)} bytes ({(n + 7) // 8} "
+                          "expected): the results file was edited or damaged; rerun that run")
+    return np.unpackbits(raw, count=n).astype(bool)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None = None,
@@ -143,7 +147,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None
     the paired seed spread ``s²_Δ / S`` and the test-set term. With ``correct = (bits_a, bits_b)``
     (per seed, per-example correctness, e.g. :func:`unpack_correct` of the runs' ``"correct"``)
     the test-set term is the paired one, ``var_i(e_i) / n`` with ``e_i`` example i's mean over
-    seeds of ``b − a`` (McNemar's variance, averaged over seeds). Without them the covariance of the
+    seeds of ``b − a`` (McNemar's variance, averaged over seeds), never below ``½ / (n (n + 1))``
+    (half a discordant example: two sides that agree on every example keep a non-zero error, as
+    p̃ does in :func:`accuracy_interval`). Without them the covariance of the
     two accuracies over test sets is unknown, so the Cauchy–Schwarz bound
     ``(√(p̃_a(1 − p̃_a)) + √(p̃_b(1 − p̃_b)))² / n`` is charged (exact when the two are perfectly
     anti-correlated; conservative otherwise, often by far). Both treat test examples as
@@ -173,15 +179,19 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None
     m = float(diff.mean())
     v_test = 0.0
     if correct is not None:
-        ca, cb = (np.asarray([np.asarray(c, dtype=bool).reshape(-1) for c in side], dtype=float) for side in correct)
-        if ca.shape != cb.shape or ca.shape[0] != S or ca.ndim != 2 or ca.shape[1] < 2:
-            raise LowdimError(f"correct= needs one per-example array per seed on both sides ({S} seeds), of one "
-                              f"length ≥ 2; got shapes {ca.shape} and {cb.shape}")
+        sides = [[np.asarray(c, dtype=bool).reshape(-1) for c in side] for side in correct]
+        lens = [[len(c) for c in side] for side in sides]
+        if len(sides) != 2 or any(len(ln) != S for ln in lens) or len({n for ln in lens for n in ln}) != 1 \
+                or lens[0][0] < 2:
+            raise LowdimError(f"correct= needs one per-example array per seed on both sides ({S} seeds), all of "
+                              f"one length ≥ 2; got lengths {lens}")
+        ca, cb = (np.asarray(side, dtype=float) for side in sides)
         if not (np.allclose(ca.mean(axis=1), x, atol=1e-9) and np.allclose(cb.mean(axis=1), y, atol=1e-9)):
             raise LowdimError("correct= does not match the accuracies given (each array's mean must be its "
                               "seed's accuracy): pass the runs' own 'correct' fields, in the same seed order")
-        e = (cb - ca).mean(axis=0)
-        v_test = float(np.var(e, ddof=1)) / e.shape[0]
+        e, n = (cb - ca).mean(axis=0), ca.shape[1]
+        # at least half a discordant example's worth (as p̃ keeps an accuracy of 0 or 1 uncertain)
+        v_test = max(float(np.var(e, ddof=1)) / n, 0.5 / (n * (n + 1)))
     elif n_test:
         n = float(n_test)
         sd = [math.sqrt(p * (1 - p)) for p in ((n * float(v.mean()) + 0.5) / (n + 1) for v in (x, y))]
@@ -209,7 +219,7 @@ def d90_interval(per_d: list[dict], d90: int | None, thr_lo: float, thr_hi: floa
 def check_baseline(mean: float, lo: float, hi: float, chance: float | None, threshold: float, rule: str, *,
                     given: bool, n_seeds: int = 0) -> None:
     """Refuse a baseline at chance, or one that cannot reach an absolute threshold (LowdimError)."""
-    what = (f"the given baseline={mean:.4g}" if given else
+    what = (f"the given baseline={mean:.4g}" + (f" (interval [{lo:.4g}, {hi:.4g}])" if lo == lo else "") if given else
             f"the measured full-training baseline (mean {mean:.4f}, interval [{lo:.4f}, {hi:.4f}] over "
             f"{n_seeds} seed{'s' if n_seeds != 1 else ''})")
     low_end = mean if lo != lo else lo
