@@ -257,6 +257,9 @@ def test_given_baseline_triple_is_checked_by_its_ends():
     r = find_d90(make_task(), baseline=(0.85, 0.8, 0.92), threshold=0.9, threshold_rule="absolute",
                  seeds=1, d_min=8, d_max=64, max_bisect=0)
     assert r.threshold_ci == (0.9, 0.9) and r.d90 == 64
+    nan32 = find_d90(make_task(), baseline=(0.9, np.float32("nan"), np.float32("nan")), seeds=1, d_min=8,
+                     d_max=16, max_bisect=0)  # numpy NaN ends: no interval, and JSON still writes
+    assert json.loads(json.dumps(nan32.to_json()))["baseline_ci"] == [None, None]
 
 
 def test_paired_difference_degenerate_bits():

@@ -307,7 +307,7 @@ def find_d90(
             raise LowdimError(f"baseline={baseline!r} must be a number or a (mean, low, high) triple")
         cap = 1.0 if bounded else math.inf
         mean = check_fraction("baseline", trip[0], low=0.0, low_open=False, high=cap)
-        ends = [math.nan if x is None or (isinstance(x, float) and x != x) else x for x in trip[1:]]
+        ends = [math.nan if x is None or (isinstance(x, (float, np.floating)) and x != x) else x for x in trip[1:]]
         if ends[0] == ends[0] or ends[1] == ends[1]:  # an interval was given: both ends, around the mean
             ends = [check_fraction(f"baseline {w}", e, low=0.0, low_open=False, high=cap)
                     for w, e in zip(("low", "high"), ends)]
