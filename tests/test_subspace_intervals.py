@@ -278,3 +278,15 @@ def test_paired_difference_degenerate_bits():
     with pytest.raises(LowdimError, match="n=20 but holds 1 bytes"):
         unpack_correct({**field, "n": 20})
     assert unpack_correct(pack_correct([])).shape == (0,)
+
+
+def test_correct_fn_scores_are_refused():
+    """A custom correct_fn that returns scores instead of 0/1 is refused (was cast to bool silently)."""
+    import dataclasses
+
+    task = dataclasses.replace(make_task(), correct_fn=lambda model: np.full(10, 0.3))
+    with pytest.raises(LowdimError, match="correct_fn must return one 0/1"):
+        find_d90(task, seeds=1, d_min=8, d_max=8, max_bisect=0)
+    ok = dataclasses.replace(make_task(), correct_fn=lambda model: np.array([1, 0, 1, 1]))
+    r = find_d90(ok, seeds=1, d_min=8, d_max=8, max_bisect=0, threshold=0.5, threshold_rule="absolute")
+    assert all(r_["metric"] == 0.75 for r_ in r.runs)

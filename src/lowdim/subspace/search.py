@@ -132,7 +132,12 @@ def run_one(spec: dict) -> dict:
             info = task.train_fn(model, lr=float(lr), seed=int(spec["seed"])) or {}
             bits = None
             if getattr(task, "correct_fn", None) is not None:  # per-example: the metric is their mean
-                bits = np.asarray(task.correct_fn(model), dtype=bool).reshape(-1)
+                raw = np.asarray(task.correct_fn(model)).reshape(-1)
+                if raw.dtype != bool and not np.isin(raw, (0, 1)).all():
+                    raise LowdimError(f"task {task.name!r}: correct_fn must return one 0/1 (bool) per test "
+                                      f"example, got values such as {raw[~np.isin(raw, (0, 1))][:3].tolist()}; "
+                                      "return correctness, not scores (or drop correct_fn)")
+                bits = raw.astype(bool)
                 metric = float(bits.mean()) if len(bits) else math.nan
             else:
                 metric = float(task.evaluate_fn(model))

@@ -147,7 +147,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None
     the paired seed spread ``s²_Δ / S`` and the test-set term. With ``correct = (bits_a, bits_b)``
     (per seed, per-example correctness, e.g. :func:`unpack_correct` of the runs' ``"correct"``)
     the test-set term is the paired one, ``var_i(e_i) / n`` with ``e_i`` example i's mean over
-    seeds of ``b − a`` (McNemar's variance, averaged over seeds), never below ``½ / (n (n + 1))``
+    seeds of ``b − a`` (McNemar's variance for one seed; with several, the variance of the
+    seed-averaged difference), never below ``½ / (n (n + 1))``
     (half a discordant example: two sides that agree on every example keep a non-zero error, as
     p̃ does in :func:`accuracy_interval`). Without them the covariance of the
     two accuracies over test sets is unknown, so the Cauchy–Schwarz bound
@@ -155,6 +156,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_test: int | None
     anti-correlated; conservative otherwise, often by far). Both treat test examples as
     independent. Student-t quantile on Welch–Satterthwaite degrees of freedom, as in
     :func:`accuracy_interval`; not clipped.
+
+    With one seed the seed spread cannot be estimated and only the test-set term is left: the
+    interval is then about that seed's pair of models, not about the seed distribution.
 
     Returns
     -------
