@@ -19,7 +19,9 @@
   ``--seeds`` seeds (default 3), with the per-d curve and its intervals.
 
 Every run is appended to ``OUT/<config>.jsonl`` (resumable with the same command; a rerun with
-more seeds adds only the new seeds' runs).
+more seeds adds only the new seeds' runs). The runs behind the README's d90 rows are kept in
+``benchmarks/results/subspace_fidelity/`` (``earlier_models/``: PyTorch-default θ₀ and the padded
+LeNet, read with ``--partial``); copy them into ``--out`` to reprint or extend them.
 
 Same as Li et al. (uber-research/intrinsic-dimension: ``model_builders.py``, ``train.py``,
 ``standard_parser.py``, the README's FC commands and ``scripts/more/loop_d_mnist_lenet.sh``): the
